@@ -1,0 +1,423 @@
+"""Google stand-in: OAuth token endpoint, Sheets v4 values and YouTube v3 uploads.
+
+A LOCAL STAND-IN for tests and the demo, not product code. It implements just what the
+pipelines call, over real HTTP, so that ``GSheetsHook`` and google-api-python-client
+run unchanged against it:
+
+- ``POST /token``: any grant (service-account JWT or refresh token) gets a bearer token.
+- Sheets v4 ``values`` get / batchGet / update / append / batchUpdate. A spreadsheet is a
+  folder ``<sheets_dir>/<spreadsheet_id>/`` with one ``<tab>.csv`` per tab; the first tab
+  by name is the default sheet. Every request is logged in ``sheet_requests``.
+- YouTube v3 resumable ``videos.insert`` (upload stored under ``youtube_dir``) and
+  ``playlistItems.insert``; ``fail_next_uploads`` makes the next inserts answer 403 with a
+  quota reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from devstack.net import free_port
+
+_CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
+
+
+def _col_number(letters: str) -> int:
+    number = 0
+    for char in letters.upper():
+        number = number * 26 + ord(char) - 64
+    return number
+
+
+def parse_a1(a1: str) -> tuple[str | None, int, int, int | None, int | None]:
+    """Split an A1 range into (tab, first_row, first_col, last_row, last_col), 0-based, ends inclusive."""
+    tab: str | None = None
+    cells = a1
+    if "!" in a1:
+        tab, _, cells = a1.rpartition("!")
+    elif a1.startswith("'") or not re.match(r"^[A-Za-z]*\d*(:[A-Za-z]*\d*)?$", a1):
+        tab, cells = a1, ""
+    if tab is not None and tab.startswith("'") and tab.endswith("'"):
+        tab = tab[1:-1].replace("''", "'")
+    if not cells:
+        return tab, 0, 0, None, None
+    start, _, end = cells.partition(":")
+    m1, m2 = _CELL.match(start), _CELL.match(end or start)
+    if not m1 or not m2:
+        raise ValueError(f"bad A1 range {a1!r}")
+    c1, r1 = m1.groups()
+    c2, r2 = m2.groups()
+    first_col = _col_number(c1) - 1 if c1 else 0
+    first_row = int(r1) - 1 if r1 else 0
+    last_col = _col_number(c2) - 1 if c2 else None
+    last_row = int(r2) - 1 if r2 else None
+    return tab, first_row, first_col, last_row, last_col
+
+
+class SheetStore:
+    """CSV-backed spreadsheets, safe for concurrent requests."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.RLock()
+
+    def _path(self, spreadsheet_id: str, tab: str | None) -> Path:
+        folder = self.root / spreadsheet_id
+        if not folder.is_dir():
+            raise KeyError(f"Requested entity was not found: spreadsheet {spreadsheet_id}")
+        if tab is None:
+            tabs = sorted(folder.glob("*.csv"))
+            if not tabs:
+                raise KeyError(f"spreadsheet {spreadsheet_id} has no sheets")
+            return tabs[0]
+        path = folder / f"{tab}.csv"
+        if not path.exists():
+            raise ValueError(f"Unable to parse range: sheet {tab!r} not found")
+        return path
+
+    def tabs(self, spreadsheet_id: str) -> list[str]:
+        return [p.stem for p in sorted((self.root / spreadsheet_id).glob("*.csv"))]
+
+    def read(self, spreadsheet_id: str, tab: str | None = None) -> list[list[str]]:
+        with self.lock:
+            text = self._path(spreadsheet_id, tab).read_text(encoding="utf-8")
+        return [row for row in csv.reader(io.StringIO(text))]
+
+    def write(self, spreadsheet_id: str, rows: list[list[str]], tab: str | None = "Sheet1") -> None:
+        folder = self.root / spreadsheet_id
+        folder.mkdir(parents=True, exist_ok=True)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        with self.lock:
+            path = self._path(spreadsheet_id, tab) if tab is None else folder / f"{tab}.csv"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(buffer.getvalue(), encoding="utf-8")
+            tmp.replace(path)
+
+    def get_range(self, spreadsheet_id: str, a1: str) -> dict:
+        tab, r1, c1, r2, c2 = parse_a1(a1)
+        rows = self.read(spreadsheet_id, tab)
+        selected = []
+        for row in rows[r1 : None if r2 is None else r2 + 1]:
+            cells = row[c1 : None if c2 is None else c2 + 1]
+            while cells and cells[-1] == "":
+                cells.pop()
+            selected.append(cells)
+        while selected and not selected[-1]:
+            selected.pop()
+        result = {"range": a1, "majorDimension": "ROWS"}
+        if selected:
+            result["values"] = selected
+        return result
+
+    def set_range(self, spreadsheet_id: str, a1: str, values: list[list], append: bool = False) -> dict:
+        tab, r1, c1, _, _ = parse_a1(a1)
+        with self.lock:
+            rows = self.read(spreadsheet_id, tab)
+            if append:
+                r1 = len(rows)
+            for i, new_row in enumerate(values):
+                while len(rows) <= r1 + i:
+                    rows.append([])
+                row = rows[r1 + i]
+                for j, value in enumerate(new_row):
+                    while len(row) <= c1 + j:
+                        row.append("")
+                    row[c1 + j] = "" if value is None else str(value)
+            self.write(spreadsheet_id, rows, tab if tab is not None else self._path(spreadsheet_id, None).stem)
+        cells = sum(len(r) for r in values)
+        return {"spreadsheetId": spreadsheet_id, "updatedRange": a1, "updatedRows": len(values), "updatedCells": cells}
+
+
+class YouTubeStore:
+    """Uploaded videos and playlist inserts, kept for tests and the demo."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.Lock()
+        self.uploads: list[dict] = []
+        self.playlist_items: list[dict] = []
+        self.sessions: dict[str, dict] = {}
+        self._failures: list[str] = []
+
+    def fail_next_uploads(self, count: int, reason: str = "quotaExceeded") -> None:
+        with self.lock:
+            self._failures.extend([reason] * count)
+
+    def take_failure(self) -> str | None:
+        with self.lock:
+            return self._failures.pop(0) if self._failures else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _GoogleServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # keep test output quiet
+        pass
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, payload: dict | None = None, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode() if payload is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, reason: str = "badRequest") -> None:
+        self._send(status, {"error": {"code": status, "message": message, "errors": [{"reason": reason}]}})
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = parse_qs(parts.query)
+        body = self._body()
+        try:
+            if path == "/token":
+                self._send(200, {"access_token": f"local-{uuid.uuid4().hex}", "token_type": "Bearer", "expires_in": 3600})
+            elif path.startswith("/v4/spreadsheets/"):
+                self._sheets(method, path, query, body)
+            elif path.startswith(("/upload/youtube/v3/videos", "/resumable/upload/youtube/v3/videos")):
+                self._youtube_upload(method, query, body)
+            elif path == "/youtube/v3/playlistItems" and method == "POST":
+                item = json.loads(body or b"{}")
+                item["id"] = f"pli-{uuid.uuid4().hex[:12]}"
+                with self.server.youtube.lock:
+                    self.server.youtube.playlist_items.append(item)
+                self._send(200, {"kind": "youtube#playlistItem", **item})
+            else:
+                self._error(404, f"no stand-in route for {method} {path}", "notFound")
+        except KeyError as err:
+            self._error(404, str(err.args[0]) if err.args else "not found", "notFound")
+        except ValueError as err:
+            self._error(400, str(err))
+
+    do_GET = lambda self: self._dispatch("GET")  # noqa: E731
+    do_POST = lambda self: self._dispatch("POST")  # noqa: E731
+    do_PUT = lambda self: self._dispatch("PUT")  # noqa: E731
+
+    # -- Sheets -----------------------------------------------------------------------------
+    def _sheets(self, method: str, path: str, query: dict, body: bytes) -> None:
+        rest = path[len("/v4/spreadsheets/") :]
+        spreadsheet_id, _, tail = rest.partition("/")
+        spreadsheet_id = unquote(spreadsheet_id)
+        store = self.server.sheets
+        payload = json.loads(body) if body else None
+        self.server.sheet_requests.append(
+            {"method": method, "spreadsheet_id": spreadsheet_id, "path": tail, "query": query, "body": payload}
+        )
+        if ":" in spreadsheet_id and not tail:  # e.g. <id>:batchUpdate on the spreadsheet itself
+            raise ValueError("spreadsheet-level batchUpdate is not implemented by the stand-in")
+        if not tail:
+            tabs = store.tabs(spreadsheet_id)
+            if not tabs:
+                raise KeyError(f"Requested entity was not found: spreadsheet {spreadsheet_id}")
+            sheets = [{"properties": {"title": t, "index": i}} for i, t in enumerate(tabs)]
+            self._send(200, {"spreadsheetId": spreadsheet_id, "sheets": sheets})
+            return
+        if tail == "values:batchGet":
+            ranges = query.get("ranges", [])
+            value_ranges = [store.get_range(spreadsheet_id, r) for r in ranges]
+            self._send(200, {"spreadsheetId": spreadsheet_id, "valueRanges": value_ranges})
+        elif tail == "values:batchUpdate" and method == "POST":
+            responses = [store.set_range(spreadsheet_id, d["range"], d.get("values", [])) for d in payload["data"]]
+            self._send(200, {"spreadsheetId": spreadsheet_id, "responses": responses})
+        elif tail.startswith("values/"):
+            a1 = unquote(tail[len("values/") :])
+            if a1.endswith(":append") and method == "POST":
+                result = store.set_range(spreadsheet_id, a1[: -len(":append")], payload["values"], append=True)
+                self._send(200, {"spreadsheetId": spreadsheet_id, "updates": result})
+            elif method == "GET":
+                self._send(200, store.get_range(spreadsheet_id, a1))
+            elif method == "PUT":
+                self._send(200, store.set_range(spreadsheet_id, a1, payload.get("values", [])))
+            else:
+                self._error(405, f"{method} not allowed on values")
+        else:
+            self._error(404, f"unknown sheets path {tail}", "notFound")
+
+    # -- YouTube ----------------------------------------------------------------------------
+    def _youtube_upload(self, method: str, query: dict, body: bytes) -> None:
+        yt = self.server.youtube
+        if method == "POST" and query.get("uploadType") == ["resumable"]:
+            reason = yt.take_failure()
+            if reason:
+                self._error(403, f"The request cannot be completed because of {reason}.", reason)
+                return
+            session = uuid.uuid4().hex
+            total = self.headers.get("X-Upload-Content-Length")
+            with yt.lock:
+                yt.sessions[session] = {
+                    "meta": json.loads(body or b"{}"),
+                    "part": query.get("part", [""])[0],
+                    "received": 0,
+                    "total": int(total) if total else None,
+                }
+            (yt.root / f"{session}.part").write_bytes(b"")
+            host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_port}"
+            location = f"http://{host}/upload/youtube/v3/videos?uploadType=resumable&upload_id={session}"
+            self._send(200, None, {"Location": location})
+            return
+        if method == "PUT" and "upload_id" in query:
+            self._youtube_chunk(query["upload_id"][0], body)
+            return
+        self._error(400, "only resumable uploads are implemented by the stand-in")
+
+    def _youtube_chunk(self, session_id: str, body: bytes) -> None:
+        yt = self.server.youtube
+        with yt.lock:
+            session = yt.sessions.get(session_id)
+        if session is None:
+            self._error(404, "upload session not found", "notFound")
+            return
+        content_range = self.headers.get("Content-Range", "")
+        match = re.match(r"bytes (\*|(\d+)-(\d+))/(\*|\d+)", content_range)
+        total = session["total"]
+        if match and match.group(4) != "*":
+            total = int(match.group(4))
+        part_file = yt.root / f"{session_id}.part"
+        if body:
+            start = int(match.group(2)) if match and match.group(2) else session["received"]
+            if start != session["received"]:
+                self._send(308, None, {"Range": f"bytes=0-{session['received'] - 1}"} if session["received"] else {})
+                return
+            with part_file.open("ab") as fh:
+                fh.write(body)
+            session["received"] += len(body)
+        if total is None or session["received"] < total:
+            headers = {"Range": f"bytes=0-{session['received'] - 1}"} if session["received"] else {}
+            self._send(308, None, headers)
+            return
+        video_id = session.get("video_id")
+        if video_id is None:
+            video_id = uuid.uuid4().hex[:11]
+            final = yt.root / f"{video_id}.mp4"
+            part_file.replace(final)
+            meta = session["meta"]
+            record = {
+                "id": video_id,
+                "snippet": meta.get("snippet", {}),
+                "status": meta.get("status", {}),
+                "path": final,
+                "size": session["received"],
+            }
+            (yt.root / f"{video_id}.json").write_text(
+                json.dumps({k: v for k, v in record.items() if k != "path"}, indent=2)
+            )
+            with yt.lock:
+                session["video_id"] = video_id
+                yt.uploads.append(record)
+        with yt.lock:
+            record = next(u for u in yt.uploads if u["id"] == video_id)
+        self._send(
+            200,
+            {"kind": "youtube#video", "id": video_id, "snippet": record["snippet"], "status": record["status"]},
+        )
+
+
+class _GoogleServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sheets: SheetStore
+    youtube: YouTubeStore
+    sheet_requests: list[dict]
+
+
+class GoogleStandIn:
+    """OAuth + Sheets + YouTube on 127.0.0.1:<port>, data kept under ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.root_url = f"http://127.0.0.1:{self.port}/"
+        self.token_uri = f"{self.root_url}token"
+        self.sheets_dir = workdir / "sheets"
+        self.youtube_dir = workdir / "youtube"
+        self.sheets_dir.mkdir(parents=True, exist_ok=True)
+        self.youtube_dir.mkdir(parents=True, exist_ok=True)
+        self._server = _GoogleServer(("127.0.0.1", self.port), _Handler)
+        self._server.sheets = SheetStore(self.sheets_dir)
+        self._server.youtube = YouTubeStore(self.youtube_dir)
+        self._server.sheet_requests = []
+        self._thread = threading.Thread(target=self._server.serve_forever, name="google-stand-in", daemon=True)
+
+    @property
+    def youtube(self) -> YouTubeStore:
+        return self._server.youtube
+
+    @property
+    def sheet_requests(self) -> list[dict]:
+        return self._server.sheet_requests
+
+    def start(self) -> GoogleStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def put_sheet(self, spreadsheet_id: str, rows: list[list[str]], tab: str = "Sheet1") -> str:
+        """Create or replace one tab; returns the sheet's docs.google.com URL."""
+        self._server.sheets.write(spreadsheet_id, [[str(c) for c in r] for r in rows], tab)
+        return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit#gid=0"
+
+    def get_sheet(self, spreadsheet_id: str, tab: str | None = None) -> list[list[str]]:
+        return self._server.sheets.read(spreadsheet_id, tab)
+
+    def service_account_key(self) -> dict:
+        """A freshly generated service-account key whose token_uri is this stand-in."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": "local-stand-in",
+            "private_key_id": uuid.uuid4().hex,
+            "private_key": pem,
+            "client_email": "pipelines@local-stand-in.iam.gserviceaccount.com",
+            "client_id": "100000000000000000000",
+            "token_uri": self.token_uri,
+        }
+
+    def connections(self) -> dict[str, dict]:
+        """``google_cloud_default`` (Sheets, service account) and ``youtube_default`` (OAuth user)."""
+        return {
+            "google_cloud_default": {
+                "conn_type": "google_cloud_platform",
+                "extra": {
+                    "keyfile_dict": json.dumps(self.service_account_key()),
+                    "project": "local-stand-in",
+                    "num_retries": 2,
+                    "api_endpoint": self.root_url,
+                },
+            },
+            "youtube_default": {
+                "conn_type": "generic",
+                "login": "local-client-id.apps.googleusercontent.com",
+                "password": "local-client-secret",
+                "extra": {
+                    "refresh_token": "local-refresh-token",
+                    "token_uri": self.token_uri,
+                    "api_endpoint": self.root_url,
+                },
+            },
+        }
+

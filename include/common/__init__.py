@@ -1,0 +1,1 @@
+"""Code shared by both pipelines: spreadsheet access and failure alerts."""

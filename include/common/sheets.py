@@ -1,0 +1,215 @@
+"""Spreadsheet access shared by both pipelines: Google Sheets or a CSV export in S3.
+
+A *sheet location* is written by people in manifests and config, so it accepts the
+forms they copy from a browser: a Google Sheets URL, a bare spreadsheet id, or an
+``s3://bucket/key.csv`` export with the same columns.
+
+Cells are always returned and written as plain strings. Writes to Google use
+``valueInputOption=RAW`` so a title starting with ``=`` never becomes a formula.
+Writes to an S3 CSV are read-modify-write with a conditional ``PutObject``
+(``If-Match`` on the ETag that was read), retried on conflict, so two DAG runs that
+update different rows of one CSV at the same moment never lose each other's update.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+_GSHEET_URL = re.compile(r"^https?://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)")
+_GSHEET_ID = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+_GID = re.compile(r"[#&?]gid=(\d+)")
+MAX_WRITE_ATTEMPTS = 8
+
+
+class SheetError(Exception):
+    """A sheet cannot be read or written as asked (bad location, missing row or column)."""
+
+
+@dataclass(frozen=True)
+class SheetLocation:
+    """Where a table lives: a Google spreadsheet (and tab) or a CSV object in S3."""
+
+    kind: str
+    spreadsheet_id: str | None = None
+    tab: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, tab: str | None = None) -> SheetLocation:
+        """Parse a location as people write it; ``tab`` names the Google sheet tab (None = first)."""
+        value = (text or "").strip()
+        if not value:
+            raise ValueError("sheet location is empty")
+        if value.startswith("s3://"):
+            bucket, _, key = value[len("s3://") :].partition("/")
+            if not bucket or not key:
+                raise ValueError(f"sheet location {value!r}: expected s3://bucket/key.csv")
+            return cls(kind="s3", bucket=bucket, key=key)
+        match = _GSHEET_URL.match(value)
+        if match:
+            return cls(kind="gsheet", spreadsheet_id=match.group(1), tab=tab or None)
+        if _GSHEET_ID.match(value):
+            return cls(kind="gsheet", spreadsheet_id=value, tab=tab or None)
+        raise ValueError(
+            f"sheet location {value!r} is neither a Google Sheets URL "
+            "(https://docs.google.com/spreadsheets/d/<id>/...), a spreadsheet id, nor s3://bucket/key.csv"
+        )
+
+    def __str__(self) -> str:
+        if self.kind == "s3":
+            return f"s3://{self.bucket}/{self.key}"
+        return f"gsheet:{self.spreadsheet_id}" + (f"!{self.tab}" if self.tab else "")
+
+
+def read_rows(
+    location: SheetLocation,
+    *,
+    gcp_conn_id: str = "google_cloud_default",
+    aws_conn_id: str = "aws_default",
+) -> list[list[str]]:
+    """Return the table, header row first, every row padded to the header's width."""
+    if location.kind == "s3":
+        rows, _ = _read_s3_csv(location, aws_conn_id)
+    else:
+        rows = _gsheets_hook(gcp_conn_id).get_values(
+            spreadsheet_id=location.spreadsheet_id, range_=_a1(location.tab)
+        )
+    return _pad([[_cell(c) for c in row] for row in rows])
+
+
+def update_cells(
+    location: SheetLocation,
+    updates: list[tuple[int, str, str]],
+    *,
+    gcp_conn_id: str = "google_cloud_default",
+    aws_conn_id: str = "aws_default",
+) -> None:
+    """Write ``(row_number, column_name, value)`` cells; row 1 is the header.
+
+    Column names match the header case-insensitively. Writing the same values twice
+    is harmless, which is what makes the callers idempotent under retry.
+    """
+    if not updates:
+        return
+    if location.kind == "s3":
+        _update_s3_csv(location, updates, aws_conn_id)
+        return
+    hook = _gsheets_hook(gcp_conn_id)
+    header = hook.get_values(spreadsheet_id=location.spreadsheet_id, range_=_a1(location.tab, "1:1"))
+    columns = column_index(header[0] if header else [])
+    data = []
+    for row_number, column, value in updates:
+        col = _require_column(columns, column, location)
+        data.append({"range": _a1(location.tab, f"{_col_letter(col)}{row_number}"), "values": [[value]]})
+    hook.batch_update_values(
+        spreadsheet_id=location.spreadsheet_id,
+        ranges=[d["range"] for d in data],
+        values=[d["values"] for d in data],
+        value_input_option="RAW",
+    )
+
+
+def column_index(header: list[str]) -> dict[str, int]:
+    """Map upper-cased, stripped header names to their position (first occurrence wins)."""
+    index: dict[str, int] = {}
+    for position, name in enumerate(header):
+        index.setdefault(str(name).strip().upper(), position)
+    return index
+
+
+def _require_column(columns: dict[str, int], column: str, location: SheetLocation) -> int:
+    try:
+        return columns[column.strip().upper()]
+    except KeyError:
+        raise SheetError(f"{location}: no column {column!r} in header {sorted(columns)}") from None
+
+
+def _gsheets_hook(gcp_conn_id: str):
+    from airflow.providers.google.suite.hooks.sheets import GSheetsHook
+    from airflow.sdk.bases.hook import BaseHook
+
+    # ``api_endpoint`` in the connection extra points the client at a private or local endpoint;
+    # GSheetsHook takes it only as a constructor argument.
+    extra = BaseHook.get_connection(gcp_conn_id).extra_dejson
+    return GSheetsHook(gcp_conn_id=gcp_conn_id, api_endpoint=extra.get("api_endpoint") or None)
+
+
+def _a1(tab: str | None, cells: str | None = None) -> str:
+    if tab is None:
+        return cells or "A:ZZ"
+    quoted = "'" + tab.replace("'", "''") + "'"
+    return f"{quoted}!{cells}" if cells else quoted
+
+
+def _col_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _pad(rows: list[list[str]]) -> list[list[str]]:
+    if not rows:
+        return rows
+    width = max(len(r) for r in rows)
+    return [r + [""] * (width - len(r)) for r in rows]
+
+
+def _s3_client(aws_conn_id: str):
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
+
+
+def _read_s3_csv(location: SheetLocation, aws_conn_id: str, client=None) -> tuple[list[list[str]], str]:
+    client = client or _s3_client(aws_conn_id)
+    try:
+        obj = client.get_object(Bucket=location.bucket, Key=location.key)
+    except client.exceptions.NoSuchKey:
+        raise SheetError(f"{location}: object does not exist") from None
+    text = obj["Body"].read().decode("utf-8-sig")
+    return [row for row in csv.reader(io.StringIO(text))], obj["ETag"]
+
+
+def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]], aws_conn_id: str) -> None:
+    from botocore.exceptions import ClientError
+
+    client = _s3_client(aws_conn_id)
+    for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+        rows, etag = _read_s3_csv(location, aws_conn_id, client)
+        rows = _pad(rows)
+        columns = column_index(rows[0] if rows else [])
+        for row_number, column, value in updates:
+            col = _require_column(columns, column, location)
+            if not 1 < row_number <= len(rows):
+                raise SheetError(f"{location}: row {row_number} does not exist ({len(rows)} rows)")
+            rows[row_number - 1][col] = value
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        try:
+            client.put_object(
+                Bucket=location.bucket,
+                Key=location.key,
+                Body=buffer.getvalue().encode("utf-8"),
+                ContentType="text/csv",
+                IfMatch=etag,
+            )
+            return
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                raise
+            log.info("%s changed while writing (attempt %d), re-reading", location, attempt)
+    raise SheetError(f"{location}: gave up after {MAX_WRITE_ATTEMPTS} concurrent-write conflicts")
