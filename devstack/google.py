@@ -89,7 +89,7 @@ class SheetStore:
     def read(self, spreadsheet_id: str, tab: str | None = None) -> list[list[str]]:
         with self.lock:
             text = self._path(spreadsheet_id, tab).read_text(encoding="utf-8")
-        return [row for row in csv.reader(io.StringIO(text))]
+        return list(csv.reader(io.StringIO(text)))
 
     def write(self, spreadsheet_id: str, rows: list[list[str]], tab: str | None = "Sheet1") -> None:
         folder = self.root / spreadsheet_id
@@ -132,9 +132,16 @@ class SheetStore:
                     while len(row) <= c1 + j:
                         row.append("")
                     row[c1 + j] = "" if value is None else str(value)
-            self.write(spreadsheet_id, rows, tab if tab is not None else self._path(spreadsheet_id, None).stem)
+            self.write(
+                spreadsheet_id, rows, tab if tab is not None else self._path(spreadsheet_id, None).stem
+            )
         cells = sum(len(r) for r in values)
-        return {"spreadsheetId": spreadsheet_id, "updatedRange": a1, "updatedRows": len(values), "updatedCells": cells}
+        return {
+            "spreadsheetId": spreadsheet_id,
+            "updatedRange": a1,
+            "updatedRows": len(values),
+            "updatedCells": cells,
+        }
 
 
 class YouTubeStore:
@@ -189,7 +196,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         try:
             if path == "/token":
-                self._send(200, {"access_token": f"local-{uuid.uuid4().hex}", "token_type": "Bearer", "expires_in": 3600})
+                self._send(
+                    200,
+                    {"access_token": f"local-{uuid.uuid4().hex}", "token_type": "Bearer", "expires_in": 3600},
+                )
             elif path.startswith("/v4/spreadsheets/"):
                 self._sheets(method, path, query, body)
             elif path.startswith(("/upload/youtube/v3/videos", "/resumable/upload/youtube/v3/videos")):
@@ -219,7 +229,13 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.sheets
         payload = json.loads(body) if body else None
         self.server.sheet_requests.append(
-            {"method": method, "spreadsheet_id": spreadsheet_id, "path": tail, "query": query, "body": payload}
+            {
+                "method": method,
+                "spreadsheet_id": spreadsheet_id,
+                "path": tail,
+                "query": query,
+                "body": payload,
+            }
         )
         if ":" in spreadsheet_id and not tail:  # e.g. <id>:batchUpdate on the spreadsheet itself
             raise ValueError("spreadsheet-level batchUpdate is not implemented by the stand-in")
@@ -235,12 +251,16 @@ class _Handler(BaseHTTPRequestHandler):
             value_ranges = [store.get_range(spreadsheet_id, r) for r in ranges]
             self._send(200, {"spreadsheetId": spreadsheet_id, "valueRanges": value_ranges})
         elif tail == "values:batchUpdate" and method == "POST":
-            responses = [store.set_range(spreadsheet_id, d["range"], d.get("values", [])) for d in payload["data"]]
+            responses = [
+                store.set_range(spreadsheet_id, d["range"], d.get("values", [])) for d in payload["data"]
+            ]
             self._send(200, {"spreadsheetId": spreadsheet_id, "responses": responses})
         elif tail.startswith("values/"):
             a1 = unquote(tail[len("values/") :])
             if a1.endswith(":append") and method == "POST":
-                result = store.set_range(spreadsheet_id, a1[: -len(":append")], payload["values"], append=True)
+                result = store.set_range(
+                    spreadsheet_id, a1[: -len(":append")], payload["values"], append=True
+                )
                 self._send(200, {"spreadsheetId": spreadsheet_id, "updates": result})
             elif method == "GET":
                 self._send(200, store.get_range(spreadsheet_id, a1))
@@ -294,7 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             start = int(match.group(2)) if match and match.group(2) else session["received"]
             if start != session["received"]:
-                self._send(308, None, {"Range": f"bytes=0-{session['received'] - 1}"} if session["received"] else {})
+                self._send(
+                    308, None, {"Range": f"bytes=0-{session['received'] - 1}"} if session["received"] else {}
+                )
                 return
             with part_file.open("ab") as fh:
                 fh.write(body)
@@ -326,7 +348,12 @@ class _Handler(BaseHTTPRequestHandler):
             record = next(u for u in yt.uploads if u["id"] == video_id)
         self._send(
             200,
-            {"kind": "youtube#video", "id": video_id, "snippet": record["snippet"], "status": record["status"]},
+            {
+                "kind": "youtube#video",
+                "id": video_id,
+                "snippet": record["snippet"],
+                "status": record["status"],
+            },
         )
 
 
@@ -352,7 +379,9 @@ class GoogleStandIn:
         self._server.sheets = SheetStore(self.sheets_dir)
         self._server.youtube = YouTubeStore(self.youtube_dir)
         self._server.sheet_requests = []
-        self._thread = threading.Thread(target=self._server.serve_forever, name="google-stand-in", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="google-stand-in", daemon=True
+        )
 
     @property
     def youtube(self) -> YouTubeStore:
@@ -420,4 +449,3 @@ class GoogleStandIn:
                 },
             },
         }
-

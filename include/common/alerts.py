@@ -24,7 +24,7 @@ def alert_topic_arn() -> str | None:
 
     try:
         arn = Variable.get(TOPIC_VARIABLE, default=None)
-    except Exception:  # noqa: BLE001 - no Variable backend reachable: fall back to the environment
+    except Exception:
         arn = None
     return (arn or os.environ.get(TOPIC_ENV) or "").strip() or None
 

@@ -181,7 +181,7 @@ def _read_s3_csv(location: SheetLocation, aws_conn_id: str, client=None) -> tupl
     except client.exceptions.NoSuchKey:
         raise SheetError(f"{location}: object does not exist") from None
     text = obj["Body"].read().decode("utf-8-sig")
-    return [row for row in csv.reader(io.StringIO(text))], obj["ETag"]
+    return list(csv.reader(io.StringIO(text))), obj["ETag"]
 
 
 def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]], aws_conn_id: str) -> None:
@@ -209,7 +209,10 @@ def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]],
             )
             return
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in {"PreconditionFailed", "ConditionalRequestConflict"}:
+            if err.response.get("Error", {}).get("Code") not in {
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            }:
                 raise
             log.info("%s changed while writing (attempt %d), re-reading", location, attempt)
     raise SheetError(f"{location}: gave up after {MAX_WRITE_ATTEMPTS} concurrent-write conflicts")
