@@ -43,7 +43,7 @@ def parse_a1(a1: str) -> tuple[str | None, int, int, int | None, int | None]:
     cells = a1
     if "!" in a1:
         tab, _, cells = a1.rpartition("!")
-    elif a1.startswith("'") or not re.match(r"^[A-Za-z]*\d*(:[A-Za-z]*\d*)?$", a1):
+    elif a1.startswith("'") or not re.match(r"^[A-Za-z]{0,3}\d*(:[A-Za-z]{0,3}\d*)?$", a1):
         tab, cells = a1, ""
     if tab is not None and tab.startswith("'") and tab.endswith("'"):
         tab = tab[1:-1].replace("''", "'")
