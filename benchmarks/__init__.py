@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` (``python -m benchmarks [name ...]``) runs every ``bench_*.py``."""
