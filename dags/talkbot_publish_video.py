@@ -1,0 +1,92 @@
+"""# talkbot_publish_video — one uploaded talk recording → library, YouTube, speaker emails, talk sheet
+
+Triggered by `talkbot_sqs_listener` and `talkbot_reconcile` with a deterministic run id per object
+version, or by hand with the Params below. Tasks, each idempotent under clear-and-retry through the ledger
+(`s3://<library_bucket>/_talkbot/ledger/<uuid>/<identity>.json`), each moving the talk's `STATUS` forward:
+
+1. **inspect_upload** — parse `<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4`, check the object, look the talk
+   up. Unknown uuid / bad name → failed (no retries, recorded). `EXCLUDE` → `STATUS=excluded`, rest skipped.
+   `STATUS=processing`.
+2. **render_video** (pool `render`) — stream the object to scratch, one ffmpeg pass (cut, fades, optional
+   sting and watermark, YouTube's recommended H.264/AAC settings), verify, upload to
+   `s3://<library_bucket>/<library_prefix><uuid>.mp4`. `STATUS=processed`.
+3. **publish_video** — `youtube`: resumable upload + playlist insert, never twice per object version;
+   on quota errors it *defers* until the quota window. `library`: the library URL is the link.
+4. **notify_speakers** — one email per speaker address (plain text + HTML) via `smtp_default`, never twice.
+5. **record_link** — `LINK` and `STATUS=published` in the talk sheet (raw values).
+6. **record_failure** — only when a task finally failed: `STATUS=failed`, reason in the ledger.
+
+Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
+`smtp_default`, `youtube_default`; pool `render` with one slot per render-worker core.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from include.common.alerts import notify_failure
+from include.video_publishing import pipeline
+from include.video_publishing.operators import PublishVideoOperator
+
+
+@dag(
+    doc_md=__doc__,
+    start_date=datetime(2026, 1, 1),
+    schedule=None,
+    catchup=False,
+    max_active_runs=8,  # videos are independent; the render pool is what bounds CPU use
+    default_args={
+        "owner": "talkbot",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "on_failure_callback": notify_failure,
+    },
+    params={
+        "bucket": Param(type="string", minLength=1, description="Raw bucket of the uploaded recording."),
+        "key": Param(
+            type="string",
+            minLength=1,
+            description="Object key, e.g. talks/room1_f0bd7b1d-d8b3-4a3c-803f-d32f56e08638_000109_012312.mp4",
+        ),
+        "etag": Param(
+            "", type="string", description="ETag of the version to publish (blank: the current one)."
+        ),
+        "version_id": Param("", type="string", description="S3 version id (blank: the current version)."),
+    },
+    tags=["talkbot", "video", "youtube", "email", "google-sheets"],
+)
+def talkbot_publish_video():
+    @task
+    def inspect_upload(params: dict | None = None) -> dict:
+        return pipeline.inspect_upload(params["bucket"], params["key"], params["etag"], params["version_id"])
+
+    @task(pool="render", execution_timeout=timedelta(hours=3))
+    def render_video(job: dict) -> dict:
+        return pipeline.render_upload(job)
+
+    @task
+    def notify_speakers(job: dict) -> dict:
+        return pipeline.notify_speakers(job)
+
+    @task
+    def record_link(job: dict) -> None:
+        pipeline.record_published(job)
+
+    @task(trigger_rule="one_failed", retries=2)
+    def record_failure() -> None:
+        pipeline.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
+
+    job = inspect_upload()
+    rendered = render_video(job)
+    published = PublishVideoOperator(
+        task_id="publish_video", job=rendered, execution_timeout=timedelta(hours=6)
+    ).output
+    notified = notify_speakers(published)
+    recorded = record_link(notified)
+    recorded >> record_failure()  # one_failed also fires on upstream_failed, so any failed task reaches it
+
+
+talkbot_publish_video()

@@ -1,0 +1,64 @@
+"""# talkbot_reconcile — the backfill for lost or never-sent upload events
+
+Daily, it lists each conference's raw bucket and triggers `talkbot_publish_video` for every upload that
+follows the naming convention and has no finished ledger record (published, excluded or superseded),
+using the same deterministic run ids as `talkbot_sqs_listener` — so an upload whose run already exists is
+skipped, never published twice.
+
+Each run only considers objects uploaded before its data interval ended (and at least `min_age_minutes`
+ago, leaving fresh uploads to the listener), so a backfill for a past date reproduces what that day's run
+would have seen. `catchup=False`: the latest run covers everything older, so catching up missed days
+would only repeat the same listing. Set `dry_run` to only log what would be triggered.
+
+Needs: Variable `talkbot_config`, connection `aws_default`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Param, dag, get_current_context, task
+
+from include.common.alerts import notify_failure
+from include.video_publishing import pipeline
+
+
+@dag(
+    doc_md=__doc__,
+    start_date=datetime(2026, 1, 1),
+    schedule="@daily",
+    catchup=False,
+    max_active_runs=1,  # concurrent runs would only race to trigger the same runs
+    default_args={
+        "owner": "talkbot",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": notify_failure,
+    },
+    params={
+        "dry_run": Param(False, type="boolean", description="Only log the uploads that would be triggered."),
+        "min_age_minutes": Param(
+            15, type="integer", minimum=0, description="Ignore uploads younger than this (the listener's)."
+        ),
+    },
+    tags=["talkbot", "s3", "video"],
+)
+def talkbot_reconcile():
+    @task
+    def find_unfinished(params: dict | None = None) -> list[dict]:
+        context = get_current_context()
+        end = context.get("data_interval_end") or context["dag_run"].run_after
+        cutoff = min(end, datetime.now(end.tzinfo) - timedelta(minutes=params["min_age_minutes"]))
+        return pipeline.find_unfinished(cutoff, params["dry_run"])
+
+    TriggerDagRunOperator.partial(
+        task_id="trigger_publish",
+        trigger_dag_id="talkbot_publish_video",
+        logical_date=None,
+        skip_when_already_exists=True,
+        map_index_template="{{ task.conf['key'] }}",
+    ).expand_kwargs(find_unfinished())
+
+
+talkbot_reconcile()

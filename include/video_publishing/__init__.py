@@ -1,0 +1,15 @@
+"""Talk video publishing ("talkbot"): S3 upload → trimmed, faded video in the library and on YouTube.
+
+Modules, in the order an upload meets them:
+
+- ``config``   — the validated ``talkbot_config`` Variable and conference lookup by bucket/prefix.
+- ``naming``   — ``<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4`` file names.
+- ``events``   — S3 event messages from SQS → uploads to publish (or a recorded reason not to).
+- ``ledger``   — one JSON record per object version in S3; what makes retries and duplicates safe.
+- ``talks``    — talk and speaker sheet lookups and ``STATUS``/``LINK`` writes.
+- ``text``     — YouTube description and speaker email rendering.
+- ``youtube``  — resumable upload and playlist insert with user OAuth credentials.
+- ``mail``     — one email per speaker through ``smtp_default``.
+- ``pipeline`` — the bodies of the DAG tasks (listener, publish, reconcile).
+- ``render`` / ``media`` — the ffmpeg render engine (separate owner).
+"""

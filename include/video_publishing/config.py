@@ -1,0 +1,228 @@
+"""The ``talkbot_config`` Airflow Variable: one validated object for the whole pipeline.
+
+The Variable is JSON::
+
+    {"queue_url": "https://sqs.../talk-uploads",
+     "conferences": {
+        "<slug>": {"raw_bucket": "...", "raw_prefix": "", "library_bucket": "...",
+                   "library_prefix": "<slug>/", "talk_sheet": "<location>", "speaker_sheet": "<location>",
+                   "publisher": "youtube" | "library",
+                   "youtube": {"playlist_id": "...", "privacy_status": "unlisted", "category_id": "28",
+                               "tags": [], "chunk_size_kb": 8192, "quota_wait_seconds": null},
+                   "sting": "s3://bucket/sting.mp4", "watermark": "s3://bucket/logo.png",
+                   "fade_seconds": 3,
+                   "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online"}}}}
+
+A sheet location is a Google Sheets URL or id, or ``s3://bucket/key.csv`` (see ``include.common.sheets``);
+``talk_sheet_tab`` / ``speaker_sheet_tab`` name a Google tab when it is not the first one.
+
+It is validated at task start (never at parse time) and every error names the bad field, e.g.
+``talkbot_config.conferences.ws24.publisher: must be one of 'youtube', 'library'``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+VARIABLE_NAME = "talkbot_config"
+PUBLISHERS = ("youtube", "library")
+PRIVACY_STATUSES = ("public", "unlisted", "private")
+
+
+class ConfigError(ValueError):
+    """``talkbot_config`` is missing or malformed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class YouTubeSettings:
+    """Where and how a conference's talks go on YouTube."""
+
+    playlist_id: str | None = None
+    privacy_status: str = "unlisted"
+    category_id: str = "28"
+    tags: tuple[str, ...] = ()
+    chunk_size_kb: int = 8192  # resumable upload chunk; a multiple of 256 KiB
+    quota_wait_seconds: int | None = None  # None: wait until YouTube's daily quota reset
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Sender and subject template (``{title}`` is replaced) of the speaker emails."""
+
+    sender: str | None = None
+    subject: str = 'Your talk "{title}" is online'
+
+
+@dataclass(frozen=True)
+class Conference:
+    """One conference: where its recordings arrive, where its videos go, which sheets describe it."""
+
+    slug: str
+    raw_bucket: str
+    library_bucket: str
+    talk_sheet: str
+    speaker_sheet: str
+    raw_prefix: str = ""
+    library_prefix: str = ""
+    talk_sheet_tab: str | None = None
+    speaker_sheet_tab: str | None = None
+    publisher: str = "youtube"
+    youtube: YouTubeSettings = field(default_factory=YouTubeSettings)
+    sting: str | None = None
+    watermark: str | None = None
+    fade_seconds: float = 3.0
+    email: EmailSettings = field(default_factory=EmailSettings)
+
+    def library_key(self, uuid: str) -> str:
+        """Key of the rendered talk in the library bucket."""
+        return f"{self.library_prefix}{uuid}.mp4"
+
+    def library_url(self, uuid: str) -> str:
+        """Public-style URL of the rendered talk (the link when the publisher is ``library``)."""
+        return f"https://{self.library_bucket}.s3.amazonaws.com/{self.library_key(uuid)}"
+
+
+@dataclass(frozen=True)
+class TalkbotConfig:
+    """The whole pipeline's configuration."""
+
+    queue_url: str
+    conferences: dict[str, Conference]
+
+    def conference_for(self, bucket: str, key: str) -> Conference | None:
+        """The conference whose raw bucket and prefix hold ``key`` (longest prefix wins), or None."""
+        matches = [
+            c for c in self.conferences.values() if c.raw_bucket == bucket and key.startswith(c.raw_prefix)
+        ]
+        return max(matches, key=lambda c: len(c.raw_prefix), default=None)
+
+    def conference(self, slug: str) -> Conference:
+        """The conference called ``slug``; ConfigError if there is none."""
+        try:
+            return self.conferences[slug]
+        except KeyError:
+            raise ConfigError(f"{VARIABLE_NAME}.conferences: no conference {slug!r}") from None
+
+
+def load_config() -> TalkbotConfig:
+    """Read and validate the ``talkbot_config`` Variable (call at task run time only)."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(VARIABLE_NAME, default=None)
+    if raw is None:
+        raise ConfigError(f"Airflow Variable {VARIABLE_NAME!r} is not set")
+    return parse_config(raw)
+
+
+def parse_config(raw: str | dict[str, Any]) -> TalkbotConfig:
+    """Validate the Variable's JSON text (or the decoded dict) into a TalkbotConfig."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{VARIABLE_NAME}: not valid JSON ({err})") from None
+    root = _Fields(raw, VARIABLE_NAME)
+    queue_url = root.text("queue_url")
+    conferences_raw = root.get("conferences", dict, required=True)
+    if not conferences_raw:
+        raise ConfigError(f"{VARIABLE_NAME}.conferences: at least one conference is required")
+    conferences = {
+        slug: _conference(slug, body, f"{VARIABLE_NAME}.conferences.{slug}")
+        for slug, body in conferences_raw.items()
+    }
+    return TalkbotConfig(queue_url=queue_url, conferences=conferences)
+
+
+def _conference(slug: str, body: Any, path: str) -> Conference:
+    f = _Fields(body, path)
+    publisher = f.choice("publisher", PUBLISHERS, default="youtube")
+    yt = _Fields(f.get("youtube", dict) or {}, f"{path}.youtube")
+    youtube = YouTubeSettings(
+        playlist_id=yt.text("playlist_id", required=False),
+        privacy_status=yt.choice("privacy_status", PRIVACY_STATUSES, default="unlisted"),
+        category_id=str(yt.get("category_id", (str, int)) or "28"),
+        tags=tuple(_string_list(yt.get("tags", list) or [], f"{path}.youtube.tags")),
+        chunk_size_kb=yt.number("chunk_size_kb", default=8192, minimum=256, integer=True),
+        quota_wait_seconds=yt.number("quota_wait_seconds", default=None, minimum=1, integer=True),
+    )
+    if youtube.chunk_size_kb % 256:
+        raise ConfigError(
+            f"{path}.youtube.chunk_size_kb: must be a multiple of 256, got {youtube.chunk_size_kb}"
+        )
+    em = _Fields(f.get("email", dict) or {}, f"{path}.email")
+    subject = em.text("subject", required=False) or EmailSettings.subject
+    try:
+        subject.format(title="t")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"{path}.email.subject: only the placeholder {{title}} is allowed") from None
+    for name in ("sting", "watermark"):
+        value = f.text(name, required=False)
+        if value and not value.startswith("s3://"):
+            raise ConfigError(f"{path}.{name}: must be an s3://bucket/key location, got {value!r}")
+    return Conference(
+        slug=slug,
+        raw_bucket=f.text("raw_bucket"),
+        raw_prefix=f.text("raw_prefix", required=False) or "",
+        library_bucket=f.text("library_bucket"),
+        library_prefix=f.text("library_prefix", required=False) or "",
+        talk_sheet=f.text("talk_sheet"),
+        speaker_sheet=f.text("speaker_sheet"),
+        talk_sheet_tab=f.text("talk_sheet_tab", required=False),
+        speaker_sheet_tab=f.text("speaker_sheet_tab", required=False),
+        publisher=publisher,
+        youtube=youtube,
+        sting=f.text("sting", required=False),
+        watermark=f.text("watermark", required=False),
+        fade_seconds=float(f.number("fade_seconds", default=3.0, minimum=0)),
+        email=EmailSettings(sender=em.text("from", required=False), subject=subject),
+    )
+
+
+def _string_list(values: list, path: str) -> list[str]:
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{path}: must be a list of strings")
+    return values
+
+
+class _Fields:
+    """Typed access to one JSON object with errors that name the full field path."""
+
+    def __init__(self, body: Any, path: str) -> None:
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: must be a JSON object, got {type(body).__name__}")
+        self.body = body
+        self.path = path
+
+    def get(self, name: str, kind: type | tuple[type, ...], required: bool = False) -> Any:
+        value = self.body.get(name)
+        if value is None:
+            if required:
+                raise ConfigError(f"{self.path}.{name}: required field is missing")
+            return None
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ConfigError(f"{self.path}.{name}: must be {names}, got {type(value).__name__}")
+        return value
+
+    def text(self, name: str, required: bool = True) -> str | None:
+        value = self.get(name, str, required=required)
+        if required and not value.strip():
+            raise ConfigError(f"{self.path}.{name}: must not be empty")
+        return value.strip() if value else None
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.get(name, str) or default
+        if value not in allowed:
+            options = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"{self.path}.{name}: must be one of {options}, got {value!r}")
+        return value
+
+    def number(self, name: str, default: Any, minimum: float, integer: bool = False) -> Any:
+        value = self.get(name, int if integer else (int, float))
+        if value is None:
+            return default
+        if value < minimum:
+            raise ConfigError(f"{self.path}.{name}: must be >= {minimum}, got {value}")
+        return value

@@ -1,0 +1,44 @@
+"""The publish step as an operator, so it can wait for YouTube's quota without holding a worker slot.
+
+On ``quotaExceeded``/``uploadLimitExceeded`` the task *defers* on a ``DateTimeTrigger`` until the quota
+window (the task shows as *deferred* in the UI, with the reason and the time in its log and in the
+ledger's ``last_error``), then runs again from the top, where the ledger makes it resume rather than
+repeat. Deferral instead of ``AirflowRescheduleException`` because a reschedule of a non-sensor task is
+not handled the same way by every Airflow 3 code path, while deferral works identically under the
+scheduler (triggerer process) and in ``dag.test()`` (trigger run in line).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class PublishVideoOperator(BaseOperator):
+    """Run ``pipeline.publish_upload(job)``; defer until the quota window when YouTube says so."""
+
+    template_fields = ("job",)
+    ui_color = "#ffd9d9"
+
+    def __init__(self, *, job: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        from include.video_publishing import pipeline
+        from include.video_publishing.youtube import QuotaExhausted
+
+        try:
+            return pipeline.publish_upload(self.job)
+        except QuotaExhausted as wait:
+            self.log.warning("%s: deferring without a worker slot until then", wait)
+            pipeline.note_quota_wait(self.job, wait.reason, wait.retry_at)
+            self.defer(trigger=DateTimeTrigger(moment=wait.retry_at), method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Back from the quota wait: try again (the ledger turns this into a resume, never a repeat)."""
+        self.log.info("quota window reached; publishing again")
+        return self.execute(context)

@@ -1,0 +1,636 @@
+"""Task bodies of the talkbot DAGs: each function is what one Airflow task does.
+
+Publish run (one object version), every step idempotent through the ledger (see ``ledger``):
+
+``inspect_upload`` → ``render_upload`` → ``publish_upload`` → ``notify_speakers`` → ``record_published``,
+plus ``record_failure`` when any of them finally failed. Between tasks only a small JSON *job* travels
+(XCom); the video itself travels through S3, so any task may run on any worker.
+
+The talk sheet's ``STATUS`` follows the ledger and only moves forward (processing → processed →
+published), so re-running an early task of a finished run never makes a published talk look unfinished.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from include.video_publishing import talks
+from include.video_publishing.config import Conference, TalkbotConfig, load_config
+from include.video_publishing.events import plan_intake, trigger_kwargs
+from include.video_publishing.ledger import FINISHED, Ledger, now
+from include.video_publishing.naming import (
+    TalkNameError,
+    is_video_key,
+    normalise_etag,
+    object_identity,
+    parse_talk_key,
+    publish_run_id,
+)
+
+log = logging.getLogger(__name__)
+
+AWS_CONN_ID = "aws_default"
+SMTP_CONN_ID = "smtp_default"
+YOUTUBE_CONN_ID = "youtube_default"
+STATUS_RANK = {"processing": 1, "processed": 2, "published": 3}
+MAX_TRIGGERS_PER_RUN = 1000  # below Airflow's 1024 mapped-task limit
+IDENTITY_METADATA = "talkbot-identity"
+
+
+def _s3() -> Any:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+
+
+def _current_run_id() -> str | None:
+    from airflow.sdk import get_current_context
+
+    try:
+        return get_current_context()["run_id"]
+    except Exception:  # called outside a task (unit tests, benchmarks)
+        return None
+
+
+def _fail(message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    log.error(message)
+    raise AirflowFailException(message)
+
+
+def _skip(message: str) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    log.info(message)
+    raise AirflowSkipException(message)
+
+
+# --------------------------------------------------------------------------------------------- listener
+
+
+def plan_messages(messages: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Turn one batch of SQS messages into trigger kwargs; log and record everything not triggered.
+
+    Idempotent: planning is pure; the only write is the rejection note, which is overwritten with the
+    same content on a retry.
+    """
+    config = load_config()
+    intake = plan_intake(messages or [], config)
+    for item in intake.ignored:
+        log.info("ignored message %s: %s", item["message_id"], item["reason"])
+    for item in intake.rejected:
+        log.warning("rejected s3://%s/%s: %s", item["bucket"], item["key"], item["reason"])
+        library_bucket = config.conference(item["conference"]).library_bucket
+        Ledger(library_bucket, AWS_CONN_ID).record_rejected(
+            object_identity(item["bucket"], item["key"], item["etag"]), item
+        )
+    for item in intake.triggers:
+        log.info(
+            "trigger %s for s3://%s/%s", item["trigger_run_id"], item["conf"]["bucket"], item["conf"]["key"]
+        )
+    log.info(
+        "%d message(s): %d run(s) to trigger, %d rejected name(s), %d ignored",
+        len(messages or []), len(intake.triggers), len(intake.rejected), len(intake.ignored),
+    )  # fmt: skip
+    return intake.triggers
+
+
+def delete_messages(messages: list[dict[str, Any]] | None) -> int:
+    """Delete the batch's messages (after every trigger succeeded or found its run already there).
+
+    Idempotent: deleting an already deleted message is not an error for SQS.
+    """
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+    receipt_handles = [m["ReceiptHandle"] for m in messages or [] if m.get("ReceiptHandle")]
+    if not receipt_handles:
+        return 0
+    queue_url = load_config().queue_url
+    client = SqsHook(aws_conn_id=AWS_CONN_ID).get_conn()
+    failed = []
+    for start in range(0, len(receipt_handles), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": handle}
+            for i, handle in enumerate(receipt_handles[start : start + 10], start=start)
+        ]
+        response = client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        failed.extend(response.get("Failed", []))
+    if failed:
+        raise RuntimeError(f"SQS refused to delete {len(failed)} message(s): {failed}")
+    log.info("deleted %d message(s) from %s", len(receipt_handles), queue_url)
+    return len(receipt_handles)
+
+
+# ---------------------------------------------------------------------------------------------- publish
+
+
+def _job_ledger(job: dict[str, Any]) -> Ledger:
+    return Ledger(job["library_bucket"], AWS_CONN_ID)
+
+
+def _ledger_update(job: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    def change(record: dict[str, Any]) -> None:
+        record.update(fields)
+
+    return _job_ledger(job).update(job["uuid"], job["identity"], change)
+
+
+def _advance(job: dict[str, Any], conference: Conference, status: str, link: str | None = None) -> None:
+    """Move STATUS forward in ledger and sheet; never back (a re-run of an early task is a no-op)."""
+    moved = {}
+
+    def change(record: dict[str, Any]) -> None:
+        moved["yes"] = STATUS_RANK[status] >= STATUS_RANK.get(record.get("status"), 0)
+        if moved["yes"]:
+            record["status"] = status
+            record["last_error"] = None
+            if link:
+                record["link"] = link
+
+    _job_ledger(job).update(job["uuid"], job["identity"], change)
+    if moved["yes"]:
+        talks.write_status(conference, job["uuid"], status, link)
+
+
+@contextmanager
+def _noting_errors(job: dict[str, Any], step: str) -> Iterator[None]:
+    """Write any error of ``step`` to the ledger's ``last_error`` before letting it propagate."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    try:
+        yield
+    except AirflowSkipException:
+        raise
+    except Exception as err:
+        try:
+            _ledger_update(job, last_error=f"{step}: {type(err).__name__}: {err}", last_error_at=now())
+        except Exception:
+            log.exception("could not record the error in the ledger")
+        raise
+
+
+def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: str | None = None) -> dict:
+    """Check the object and look the talk up; returns the *job* every later task works from.
+
+    Bad input (no conference, bad name, unknown talk) fails without retries and is recorded; an
+    excluded talk is recorded and skips the rest of the run; an object replaced since the event is
+    recorded as superseded and skipped (the new upload has its own event). Idempotent: reads, plus
+    ledger/sheet writes of the same values.
+    """
+    from botocore.exceptions import ClientError
+
+    bucket, key = (bucket or "").strip(), (key or "").strip()
+    if not bucket or not key:
+        _fail("Params bucket and key are required")
+    config = load_config()
+    conference = config.conference_for(bucket, key)
+    if conference is None:
+        _fail(
+            f"s3://{bucket}/{key}: no conference in talkbot_config has raw_bucket {bucket!r} with that prefix"
+        )
+    try:
+        talk_file = parse_talk_key(key)
+    except TalkNameError as err:
+        _fail(f"s3://{bucket}/{key}: {err}")
+    head_args = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+    try:
+        head = _s3().head_object(**head_args)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            _fail(f"s3://{bucket}/{key}{f' version {version_id}' if version_id else ''} does not exist")
+        raise
+    actual = normalise_etag(head["ETag"])
+    etag = normalise_etag(etag) or actual
+    job = {
+        "conference": conference.slug,
+        "bucket": bucket,
+        "key": key,
+        "etag": etag,
+        "version_id": version_id or head.get("VersionId") or "",
+        "size": head.get("ContentLength"),
+        "uuid": talk_file.uuid,
+        "start": talk_file.start,
+        "end": talk_file.end,
+        "identity": object_identity(bucket, key, etag),
+        "run_id": publish_run_id(talk_file.uuid, bucket, key, etag),
+        "library_bucket": conference.library_bucket,
+        "library_key": conference.library_key(talk_file.uuid),
+    }
+    run_id = _current_run_id()
+
+    def register(record: dict[str, Any]) -> None:
+        for name in ("conference", "bucket", "key", "etag", "version_id", "run_id", "library_key"):
+            record[name] = job[name]
+        if run_id and run_id not in record.setdefault("run_ids", []):
+            record["run_ids"].append(run_id)
+
+    record = _job_ledger(job).update(job["uuid"], job["identity"], register)
+    if actual != etag and not version_id:
+        _ledger_update(
+            job, status="superseded", last_error=f"object now has ETag {actual}, event said {etag}"
+        )
+        _skip(
+            f"s3://{bucket}/{key} was replaced since this event (ETag {etag} → {actual}); its own run handles it"
+        )
+    try:
+        talk = talks.find_talk(conference, talk_file.uuid)
+    except talks.TalkLookupError as err:
+        _ledger_update(job, status="failed", last_error=f"inspect: {err}", last_error_at=now())
+        _fail(str(err))
+    job.update(title=talk.title, description=talk.description, speakers=list(talk.speakers))
+    if talk.excluded:
+        if record.get("status") != "published":
+            _ledger_update(job, status="excluded")
+            talks.write_status(conference, talk.uuid, "excluded")
+        _skip(f"talk {talk.uuid} ({talk.title!r}) is marked EXCLUDE in the talk sheet")
+    _advance(job, conference, "processing")
+    log.info(
+        "talk %s %r by %s: s3://%s/%s [%s–%s s], ledger status %s",
+        talk.uuid, talk.title, ", ".join(talk.speakers) or "nobody", bucket, key,
+        job["start"], job["end"], record.get("status") or "new",
+    )  # fmt: skip
+    return job
+
+
+def _download(client: Any, bucket: str, key: str, target: Path, extra: dict[str, str] | None = None) -> Path:
+    """Stream an object to ``target`` (multipart, constant memory), logging done/total."""
+    from boto3.s3.transfer import TransferConfig
+
+    size = client.head_object(Bucket=bucket, Key=key, **(extra or {})).get("ContentLength") or 0
+    progress = _ByteProgress(f"download s3://{bucket}/{key}", size)
+    client.download_file(
+        bucket, key, str(target), ExtraArgs=extra or None, Callback=progress, Config=TransferConfig()
+    )
+    return target
+
+
+class _ByteProgress:
+    """boto3 transfer callback that logs done/total at most every 5 seconds."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.done, self.last = what, total, 0, 0.0
+
+    def __call__(self, amount: int) -> None:
+        self.done += amount
+        if time.monotonic() - self.last >= 5 or self.done >= self.total:
+            self.last = time.monotonic()
+            percent = 100 * self.done / self.total if self.total else 100
+            log.info("%s: %.1f/%.1f MB (%.0f%%)", self.what, self.done / 1e6, self.total / 1e6, percent)
+
+
+def _s3_location(url: str) -> tuple[str, str]:
+    bucket, _, key = url[len("s3://") :].partition("/")
+    return bucket, key
+
+
+@contextmanager
+def _scratch(uuid: str) -> Iterator[Path]:
+    """A private scratch folder named from the talk uuid (never the raw key), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"talkbot-{uuid}-") as folder:
+        yield Path(folder)
+
+
+def library_copy_is_current(client: Any, job: dict[str, Any]) -> bool:
+    """True when the library already holds the render of exactly this object version."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = client.head_object(Bucket=job["library_bucket"], Key=job["library_key"])
+    except ClientError:
+        return False
+    return head.get("Metadata", {}).get(IDENTITY_METADATA) == job["identity"]
+
+
+def render_upload(job: dict[str, Any]) -> dict[str, Any]:
+    """Cut, fade and encode the talk into ``s3://<library_bucket>/<library_prefix><uuid>.mp4``.
+
+    Idempotent: the library object carries the source's identity in its metadata; a retry that finds it
+    skips the render. A start/end the recording cannot satisfy fails without retries.
+    """
+    from include.video_publishing.render import RenderSpec, render_talk
+
+    conference = load_config().conference(job["conference"])
+    client = _s3()
+    if library_copy_is_current(client, job):
+        log.info("s3://%s/%s already holds this version's render", job["library_bucket"], job["library_key"])
+        _advance(job, conference, "processed")
+        return job
+    with _noting_errors(job, "render"), _scratch(job["uuid"]) as scratch:
+        source_args = {"VersionId": job["version_id"]} if job.get("version_id") else {"IfMatch": job["etag"]}
+        source = _download(
+            client, job["bucket"], job["key"], scratch / f"{job['uuid']}-source.mp4", source_args
+        )
+        sting = watermark = None
+        if conference.sting:
+            sting = _download(client, *_s3_location(conference.sting), scratch / "sting.mp4")
+        if conference.watermark:
+            watermark = _download(client, *_s3_location(conference.watermark), scratch / "watermark.png")
+        spec = RenderSpec(
+            start=job["start"],
+            end=job["end"],
+            fade_seconds=conference.fade_seconds,
+            sting=sting,
+            watermark=watermark,
+        )
+        output = scratch / f"{job['uuid']}.mp4"
+        try:
+            result = render_talk(source, output, spec)
+        except ValueError as err:
+            _ledger_update(job, status="failed", last_error=f"render: {err}", last_error_at=now())
+            _fail(f"talk {job['uuid']}: {err}")
+        source.unlink()
+        size = output.stat().st_size
+        client.upload_file(
+            str(output),
+            job["library_bucket"],
+            job["library_key"],
+            ExtraArgs={
+                "ContentType": "video/mp4",
+                "Metadata": {IDENTITY_METADATA: job["identity"], "talkbot-uuid": job["uuid"]},
+            },
+            Callback=_ByteProgress(f"upload s3://{job['library_bucket']}/{job['library_key']}", size),
+        )
+    log.info(
+        "rendered %.1f s at %.1fx → s3://%s/%s",
+        result.duration,
+        result.speed,
+        job["library_bucket"],
+        job["library_key"],
+    )
+    _advance(job, conference, "processed")
+    return {**job, "duration": result.duration}
+
+
+def publish_upload(job: dict[str, Any]) -> dict[str, Any]:
+    """Put the rendered talk where people watch it and return the job with its ``link``.
+
+    ``library``: the link is the library object's URL. ``youtube``: a resumable upload, then the playlist
+    insert. Never uploads one object version twice: the ledger holds the upload session (stored before any
+    byte is sent) and then the video id; a retry resumes or reuses them (see ``youtube``). Raises
+    ``youtube.QuotaExhausted`` for the operator to defer until the quota window.
+    """
+    from include.video_publishing import youtube
+    from include.video_publishing.text import youtube_description, youtube_title
+
+    conference = load_config().conference(job["conference"])
+    if conference.publisher == "library":
+        return {**job, "link": conference.library_url(job["uuid"])}
+    ledger = _job_ledger(job)
+    with _noting_errors(job, "publish"):
+        state = (ledger.read(job["uuid"], job["identity"]) or {}).get("youtube") or {}
+        settings = conference.youtube
+        client = None
+        video_id = state.get("video_id")
+        if video_id:
+            log.info("talk %s is already YouTube video %s; not uploading again", job["uuid"], video_id)
+        else:
+            client = youtube.build_client(YOUTUBE_CONN_ID)
+            metadata = youtube.VideoMetadata(
+                title=youtube_title(job["title"]),
+                description=youtube_description(job["description"], job["speakers"]),
+                tags=settings.tags,
+                category_id=settings.category_id,
+                privacy_status=settings.privacy_status,
+            )
+            video_id = _upload_once(client, job, metadata, state.get("upload_session"), settings)
+            _set_youtube(job, video_id=video_id, upload_session=None)
+        if settings.playlist_id and not state.get("playlist_item_id"):
+            client = client or youtube.build_client(YOUTUBE_CONN_ID)
+            item = youtube.add_to_playlist(
+                client, settings.playlist_id, video_id, settings.quota_wait_seconds
+            )
+            _set_youtube(job, playlist_item_id=item, playlist_id=settings.playlist_id)
+            log.info("added %s to playlist %s", video_id, settings.playlist_id)
+    link = youtube.watch_url(video_id)
+    _ledger_update(job, link=link)
+    return {**job, "link": link, "youtube_id": video_id}
+
+
+def _set_youtube(job: dict[str, Any], **fields: Any) -> None:
+    def change(record: dict[str, Any]) -> None:
+        record.setdefault("youtube", {}).update(fields)
+
+    _job_ledger(job).update(job["uuid"], job["identity"], change)
+
+
+def _upload_once(client: Any, job: dict[str, Any], metadata: Any, session: str | None, settings: Any) -> str:
+    from include.video_publishing import youtube
+
+    def remember(uri: str) -> None:
+        _set_youtube(job, upload_session=uri, upload_started_at=now())
+
+    def progress(done: int, total: int) -> None:
+        log.info(
+            "YouTube upload of %s: %.1f/%.1f MB (%.0f%%)",
+            job["uuid"],
+            done / 1e6,
+            total / 1e6,
+            100 * done / max(total, 1),
+        )
+
+    client_s3 = _s3()
+    with _scratch(job["uuid"]) as scratch:
+        path = _download(client_s3, job["library_bucket"], job["library_key"], scratch / f"{job['uuid']}.mp4")
+        kwargs = {
+            "chunk_size": settings.chunk_size_kb * 1024,
+            "on_session": remember,
+            "quota_wait_seconds": settings.quota_wait_seconds,
+            "progress": progress,
+        }
+        try:
+            return youtube.upload_video(client, path, metadata, session_uri=session, **kwargs)
+        except youtube.SessionGone as gone:
+            log.warning("%s; starting a new upload session (the old one never produced a video)", gone)
+            return youtube.upload_video(client, path, metadata, session_uri=None, **kwargs)
+
+
+def note_quota_wait(job: dict[str, Any], reason: str, retry_at: datetime) -> None:
+    """Record in the ledger that the task is waiting for YouTube's quota (shown while deferred)."""
+    _ledger_update(job, last_error=f"publish: YouTube {reason}; waiting until {retry_at.isoformat()}")
+
+
+def notify_speakers(job: dict[str, Any]) -> dict[str, Any]:
+    """Email each speaker the link: one email per address per object version.
+
+    Idempotent: each address is marked ``sending`` in the ledger before the SMTP call and ``sent`` after.
+    A retry skips ``sent`` addresses; a failed send is unmarked (so the retry sends it); an address left
+    ``sending`` by a crashed worker is marked ``unconfirmed`` and not resent (never twice beats maybe
+    twice). Speakers without an address are recorded in ``missing_emails``; the others still get theirs.
+    """
+    from email.errors import HeaderParseError
+
+    from include.video_publishing.mail import smtp_sender
+    from include.video_publishing.text import email_subject, speaker_email
+
+    conference = load_config().conference(job["conference"])
+    ledger = _job_ledger(job)
+    with _noting_errors(job, "notify"):
+        addresses = talks.speaker_addresses(conference, job["speakers"])
+        missing = sorted(name for name, address in addresses.items() if not address)
+        for name in missing:
+            log.warning(
+                "speaker %r of talk %s has no EMAIL in the speaker sheet; not emailed", name, job["uuid"]
+            )
+        _ledger_update(job, missing_emails=missing)
+        emails = (ledger.read(job["uuid"], job["identity"]) or {}).get("emails", {})
+        pending = {}
+        for name, address in addresses.items():
+            if not address:
+                continue
+            state = emails.get(address.lower(), {}).get("state")
+            if state == "sent":
+                log.info("%s <%s> was already emailed; not again", name, address)
+            elif state in ("sending", "unconfirmed"):
+                log.warning("%s <%s>: an earlier try crashed while sending; not resending", name, address)
+                _set_email(ledger, job, address, name, "unconfirmed")
+            else:
+                pending.setdefault(address.lower(), (name, address))
+        if pending:
+            subject = email_subject(conference.email.subject, job["title"])
+            with smtp_sender(SMTP_CONN_ID) as (send, default_from):
+                sender = conference.email.sender or default_from
+                if not sender:
+                    raise ValueError(
+                        f"conference {conference.slug}: set email.from or smtp_default's from_email"
+                    )
+                for done, (name, address) in enumerate(pending.values(), start=1):
+                    try:
+                        message = speaker_email(
+                            to_name=name, to_address=address, sender=sender, subject=subject,
+                            title=job["title"], link=job["link"], speakers=job["speakers"],
+                        )  # fmt: skip
+                    except (ValueError, HeaderParseError, IndexError) as err:
+                        log.warning("speaker %r: unusable address %r (%s); not emailed", name, address, err)
+                        _ledger_update(job, missing_emails=sorted({*missing, name}))
+                        continue
+                    _set_email(ledger, job, address, name, "sending")
+                    try:
+                        send(message)
+                    except Exception:
+                        _set_email(ledger, job, address, name, None)
+                        raise
+                    _set_email(ledger, job, address, name, "sent")
+                    log.info("emailed %s <%s> (%d/%d)", name, address, done, len(pending))
+    return job
+
+
+def _set_email(ledger: Ledger, job: dict[str, Any], address: str, name: str, state: str | None) -> None:
+    def change(record: dict[str, Any]) -> None:
+        emails = record.setdefault("emails", {})
+        if state is None:
+            emails.pop(address.lower(), None)
+        else:
+            emails[address.lower()] = {"name": name, "state": state, "at": now()}
+
+    ledger.update(job["uuid"], job["identity"], change)
+
+
+def record_published(job: dict[str, Any]) -> None:
+    """Write LINK and STATUS=published to the talk sheet and complete the ledger record.
+
+    Idempotent: writes the same values again on a retry.
+    """
+    conference = load_config().conference(job["conference"])
+    with _noting_errors(job, "record"):
+        _advance(job, conference, "published", link=job["link"])
+    log.info("talk %s published: %s", job["uuid"], job["link"])
+
+
+def record_failure(job: dict[str, Any] | None) -> None:
+    """After a task finally failed: STATUS=failed in the sheet and the ledger (reason already there).
+
+    ``job`` is None when inspect itself failed; inspect records its own failures.
+    """
+    if not job:
+        log.info("inspect failed before a job existed; its failure is already recorded")
+        return
+    conference = load_config().conference(job["conference"])
+    record = _ledger_update(job, status="failed", failed_at=now())
+    log.error("talk %s failed: %s", job["uuid"], record.get("last_error") or "see the failed task's log")
+    talks.write_status(conference, job["uuid"], "failed")
+
+
+# -------------------------------------------------------------------------------------------- reconcile
+
+
+def find_unfinished(cutoff: datetime, dry_run: bool) -> list[dict[str, Any]]:
+    """Trigger kwargs for every conforming raw upload older than ``cutoff`` without a finished ledger record.
+
+    Uses the same deterministic run ids as the listener, so an upload whose run exists is skipped by the
+    trigger. Read-only; with ``dry_run`` it only logs what it would trigger.
+    """
+    config = load_config()
+    client = _s3()
+    found: list[dict[str, Any]] = []
+    for conference in config.conferences.values():
+        found.extend(_unfinished_in(client, config, conference, cutoff))
+    for item in found:
+        log.info(
+            "%s: s3://%s/%s",
+            "would trigger" if dry_run else "trigger",
+            item["conf"]["bucket"],
+            item["conf"]["key"],
+        )
+    log.info("%d upload(s) without a finished ledger record", len(found))
+    if len(found) > MAX_TRIGGERS_PER_RUN:
+        log.warning("triggering the first %d; the next run takes the rest", MAX_TRIGGERS_PER_RUN)
+    return [] if dry_run else found[:MAX_TRIGGERS_PER_RUN]
+
+
+def _unfinished_in(
+    client: Any, config: TalkbotConfig, conference: Conference, cutoff: datetime
+) -> list[dict]:
+    ledger = Ledger(conference.library_bucket, AWS_CONN_ID, client=client)
+    found = []
+    scanned = 0
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=conference.raw_bucket, Prefix=conference.raw_prefix
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            scanned += 1
+            key = obj["Key"]
+            if obj["LastModified"] > cutoff or not is_video_key(key):
+                continue
+            if config.conference_for(conference.raw_bucket, key) is not conference:
+                continue  # a longer raw_prefix of another conference owns it
+            try:
+                uuid = parse_talk_key(key).uuid
+            except TalkNameError as err:
+                log.info("skipping s3://%s/%s: %s", conference.raw_bucket, key, err)
+                continue
+            etag = normalise_etag(obj["ETag"])
+            record = ledger.read(uuid, object_identity(conference.raw_bucket, key, etag))
+            if record and record.get("status") in FINISHED:
+                continue
+            run_id = publish_run_id(uuid, conference.raw_bucket, key, etag)
+            found.append(trigger_kwargs(conference.raw_bucket, key, etag, None, run_id))
+    log.info(
+        "conference %s: scanned %d object(s) in s3://%s/%s",
+        conference.slug,
+        scanned,
+        conference.raw_bucket,
+        conference.raw_prefix,
+    )
+    return found
+
+
+__all__ = [
+    "delete_messages",
+    "find_unfinished",
+    "inspect_upload",
+    "notify_speakers",
+    "plan_messages",
+    "publish_upload",
+    "record_failure",
+    "record_published",
+    "render_upload",
+]

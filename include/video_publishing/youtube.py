@@ -1,0 +1,214 @@
+"""YouTube Data API v3: resumable upload and playlist insert with a channel owner's OAuth credentials.
+
+Connection ``youtube_default`` (type generic): ``login`` = OAuth client id, ``password`` = client secret,
+extra ``{"refresh_token": "...", "token_uri": "https://oauth2.googleapis.com/token"}`` — a refresh token
+of the channel owner with the ``youtube.upload`` and ``youtube`` scopes. An optional extra
+``api_endpoint`` points the client at another root URL (the local stand-in); without it Google's
+endpoints are used.
+
+Never uploading twice: the resumable session is opened explicitly and its URI handed to ``on_session``
+(the caller stores it in the ledger) *before any byte is sent*. A retry that finds a stored session asks
+YouTube how far it got: a finished session answers with the video (no second upload), a partial one
+resumes where it stopped. Only if the session has expired (YouTube keeps them about a week) does a retry
+start a new one, and an expired session never produced a video.
+
+Quota: ``quotaExceeded`` (daily project quota, reset at midnight Pacific time) and ``uploadLimitExceeded``
+(per-channel upload cap) raise QuotaExhausted with the moment to try again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+
+SCOPES = ["https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube"]
+QUOTA_REASONS = frozenset({"quotaExceeded", "uploadLimitExceeded", "dailyLimitExceeded"})
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
+
+
+class QuotaExhausted(Exception):
+    """YouTube refused for quota reasons; try again at ``retry_at`` (UTC)."""
+
+    def __init__(self, reason: str, retry_at: datetime) -> None:
+        super().__init__(f"YouTube {reason}; next attempt at {retry_at.isoformat(timespec='seconds')}")
+        self.reason = reason
+        self.retry_at = retry_at
+
+
+class SessionGone(Exception):
+    """A stored resumable session no longer exists on YouTube's side."""
+
+
+@dataclass(frozen=True)
+class VideoMetadata:
+    """What YouTube shows for the video."""
+
+    title: str
+    description: str
+    tags: tuple[str, ...] = ()
+    category_id: str = "28"
+    privacy_status: str = "unlisted"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "snippet": {
+                "title": self.title,
+                "description": self.description,
+                "tags": list(self.tags),
+                "categoryId": self.category_id,
+            },
+            "status": {"privacyStatus": self.privacy_status, "selfDeclaredMadeForKids": False},
+        }
+
+
+def watch_url(video_id: str) -> str:
+    return f"https://www.youtube.com/watch?v={video_id}"
+
+
+def build_client(conn_id: str = "youtube_default") -> Any:
+    """A YouTube v3 client authorised with the connection's OAuth user credentials."""
+    from airflow.sdk.bases.hook import BaseHook
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.discovery import build, build_from_document
+    from googleapiclient.discovery_cache import get_static_doc
+
+    conn = BaseHook.get_connection(conn_id)
+    extra = conn.extra_dejson
+    if not (conn.login and conn.password and extra.get("refresh_token")):
+        raise ValueError(
+            f"connection {conn_id!r} needs login (client id), password (client secret) "
+            "and extra refresh_token"
+        )
+    credentials = Credentials(
+        token=None,
+        refresh_token=extra["refresh_token"],
+        client_id=conn.login,
+        client_secret=conn.password,
+        token_uri=extra.get("token_uri") or DEFAULT_TOKEN_URI,
+        scopes=SCOPES,
+    )
+    endpoint = extra.get("api_endpoint")
+    if not endpoint:
+        return build("youtube", "v3", credentials=credentials, static_discovery=True, cache_discovery=False)
+    # client_options.api_endpoint keeps https:// for media uploads; rewrite the discovery document instead.
+    document = json.loads(get_static_doc("youtube", "v3"))
+    document["rootUrl"] = endpoint.rstrip("/") + "/"
+    document["mtlsRootUrl"] = document["rootUrl"]
+    return build_from_document(document, credentials=credentials)
+
+
+def upload_video(
+    client: Any,
+    path: Path,
+    metadata: VideoMetadata,
+    *,
+    chunk_size: int,
+    session_uri: str | None,
+    on_session: Callable[[str], None],
+    quota_wait_seconds: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Upload ``path`` (resuming ``session_uri`` when given) and return the new video's id."""
+    from googleapiclient.errors import HttpError
+    from googleapiclient.http import MediaFileUpload
+
+    media = MediaFileUpload(str(path), mimetype="video/mp4", chunksize=chunk_size, resumable=True)
+    request = client.videos().insert(
+        part="snippet,status", body=metadata.body(), media_body=media, notifySubscribers=False
+    )
+    try:
+        if session_uri:
+            request.resumable_uri = session_uri
+            # Ask the server how much it holds before sending anything (the library's own recovery path).
+            request._in_error_state = True
+        else:
+            request.resumable_uri = _open_session(request)
+            on_session(request.resumable_uri)
+        response = None
+        while response is None:
+            status, response = request.next_chunk(num_retries=3)
+            if status and progress:
+                progress(status.resumable_progress, status.total_size)
+    except HttpError as err:
+        if session_uri and err.resp.status in (404, 410):
+            raise SessionGone(f"resumable session expired: {err}") from err
+        quota = _quota_error(err, quota_wait_seconds)
+        if quota:
+            raise quota from err
+        raise
+    if progress:
+        progress(media.size(), media.size())
+    return response["id"]
+
+
+def _open_session(request: Any) -> str:
+    """Start the resumable upload (metadata only, no video bytes) and return its session URI."""
+    from googleapiclient.errors import HttpError
+
+    headers = dict(request.headers)
+    headers["X-Upload-Content-Type"] = request.resumable.mimetype()
+    headers["X-Upload-Content-Length"] = str(request.resumable.size())
+    headers["content-length"] = str(request.body_size)
+    resp, content = request.http.request(
+        request.uri, method=request.method, body=request.body, headers=headers
+    )
+    if resp.status == 200 and "location" in resp:
+        return resp["location"]
+    raise HttpError(resp, content, uri=request.uri)
+
+
+def add_to_playlist(
+    client: Any, playlist_id: str, video_id: str, quota_wait_seconds: int | None = None
+) -> str:
+    """Append the video to the playlist; returns the playlist item id."""
+    from googleapiclient.errors import HttpError
+
+    body = {
+        "snippet": {"playlistId": playlist_id, "resourceId": {"kind": "youtube#video", "videoId": video_id}}
+    }
+    try:
+        return client.playlistItems().insert(part="snippet", body=body).execute(num_retries=3)["id"]
+    except HttpError as err:
+        quota = _quota_error(err, quota_wait_seconds)
+        if quota:
+            raise quota from err
+        raise
+
+
+def error_reason(err: Any) -> str:
+    """The machine-readable reason of a Google API error (``quotaExceeded``…), or ''."""
+    try:
+        error = json.loads(err.content)["error"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    for item in error.get("errors", []) + error.get("details", []):
+        if isinstance(item, dict) and item.get("reason"):
+            return item["reason"]
+    return ""
+
+
+def _quota_error(err: Any, quota_wait_seconds: int | None) -> QuotaExhausted | None:
+    reason = error_reason(err)
+    if err.resp.status not in (403, 429) or reason not in QUOTA_REASONS:
+        return None
+    return QuotaExhausted(reason, next_attempt(reason, datetime.now(UTC), quota_wait_seconds))
+
+
+def next_attempt(reason: str, now: datetime, wait_seconds: int | None = None) -> datetime:
+    """When to try again: the configured wait, else 5 min past the next Pacific midnight (daily quota)
+    or one hour (per-channel upload cap, a rolling window)."""
+    if wait_seconds:
+        return now + timedelta(seconds=wait_seconds)
+    if reason == "uploadLimitExceeded":
+        return now + timedelta(hours=1)
+    pacific = now.astimezone(ZoneInfo("America/Los_Angeles"))
+    midnight = (pacific + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
+    return midnight.astimezone(UTC)
