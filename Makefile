@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 # pip on these machines warns about every local index it cannot read; keep the log readable.
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install demo test lint fixes bench clean
+.PHONY: install demo test test-prod lint fixes bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ demo: install  ## local stand-ins + airflow standalone on 127.0.0.1:8080, until 
 
 test: install  ## the whole suite: unit, DAG integrity, end to end against the stand-ins
 	$(BIN)/pytest
+
+test-prod: install  ## PostgreSQL + Redis + CeleryExecutor topology, both pipelines end to end
+	$(BIN)/pytest -o addopts="-ra --strict-markers -p no:cacheprovider" tests/prod
 
 lint: install
 	$(BIN)/ruff check .
