@@ -67,6 +67,8 @@ def test_policies(dagbag):
             problems.append(f"{dag_id}: tags {sorted(dag.tags)} not from {sorted(ALLOWED_TAGS)}")
         if dag.start_date is None:
             problems.append(f"{dag_id}: no explicit start_date")
+        if not dag.on_failure_callback and not all(t.on_failure_callback for t in dag.tasks):
+            problems.append(f"{dag_id}: failures raise no alert (on_failure_callback)")
         for task in dag.tasks:
             if task.owner in (None, "", "airflow"):
                 problems.append(f"{dag_id}.{task.task_id}: owner {task.owner!r}")
