@@ -226,12 +226,17 @@ def run_ffmpeg(command: list[str], total_seconds: float, progress: ProgressCallb
     ) as process:
         drain = threading.Thread(target=lambda: stderr_tail.extend(process.stderr), daemon=True)
         drain.start()
-        for line in process.stdout:
-            key, _, value = line.strip().partition("=")
-            if key == "out_time_us" and value.isdigit():
-                done = min(int(value) / 1_000_000, total_seconds)
-                elapsed = time.monotonic() - started
-                progress(done, total_seconds, done / elapsed if elapsed > 0 else 0.0)
+        try:
+            for line in process.stdout:
+                key, _, value = line.strip().partition("=")
+                if key == "out_time_us" and value.isdigit():
+                    done = min(int(value) / 1_000_000, total_seconds)
+                    elapsed = time.monotonic() - started
+                    progress(done, total_seconds, done / elapsed if elapsed > 0 else 0.0)
+        except BaseException:
+            # A cancelled task (or a failing callback) must not leave ffmpeg encoding on its own.
+            process.kill()
+            raise
         returncode = process.wait()
         drain.join()
     seconds = time.monotonic() - started
