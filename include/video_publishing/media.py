@@ -28,8 +28,12 @@ _TBR = re.compile(r", ([\d.]+) tbr")
 _PIX_FMT = re.compile(r"^[^,]+, ([a-z0-9_]+)")
 
 
-class MediaError(Exception):
-    """A media file cannot be read, or is not what it should be."""
+class MediaError(ValueError):
+    """A media file cannot be read, or is not what it should be.
+
+    A ValueError: bad input that retrying will not fix (an unreadable upload, a sting that is not a
+    video). The render wraps a failed verification of its own output in RenderError instead.
+    """
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def probe(path: Path) -> MediaInfo:
 
     size = _SIZE.search(video)
     if not size:
-        raise MediaError(f"{path}: cannot read the frame size from {video!r}")
+        raise MediaError(f"{path}: not a media file ffmpeg can read (no frame size in {video!r})")
     rate = _FPS.search(video) or _TBR.search(video)
     pix_fmt = _PIX_FMT.search(_strip_codec(video))
     return MediaInfo(

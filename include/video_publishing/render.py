@@ -33,6 +33,8 @@ VIDEO_CRF = 20
 AUDIO_BITRATE = "192k"
 WATERMARK_MARGIN = 16
 PROGRESS_LOG_INTERVAL = 5.0
+# Pixel formats ffmpeg reports for images that carry transparency (pal8: PNG with a tRNS palette).
+ALPHA_PIXEL_FORMATS = ("rgba", "bgra", "argb", "abgr", "ya", "yuva", "gbrap", "pal8")
 
 ProgressCallback = Callable[[float, float, float], None]
 
@@ -261,12 +263,18 @@ def render_talk(
     Idempotent: ffmpeg writes ``<output>.part`` and the file is renamed into place only after
     ffmpeg succeeded and the result verified (duration = cut + sting within 0.1 s, clean decode),
     so a retried or interrupted render never leaves a half-written ``output`` behind; a rerun simply
-    overwrites. Raises ValueError for an impossible spec (before running ffmpeg) and RenderError
-    when ffmpeg fails or the output does not verify.
+    overwrites. Raises ValueError (MediaError for unreadable media) for bad input — an impossible
+    spec, a source, sting or watermark ffmpeg cannot read — before running ffmpeg, and RenderError
+    when ffmpeg fails or its output does not verify.
     """
     source, output = Path(source), Path(output)
     info = probe(source)
     sting_info = probe(Path(spec.sting)) if spec.sting is not None else None
+    if spec.watermark is not None:
+        watermark = probe(Path(spec.watermark))
+        if not watermark.pix_fmt.startswith(ALPHA_PIXEL_FORMATS):
+            log.warning("watermark %s has no alpha channel (%s): it covers the picture as an opaque box",
+                        spec.watermark, watermark.pix_fmt)  # fmt: skip
     partial = output.with_name(output.name + ".part")
     command = build_ffmpeg_command(source, partial, spec, info, sting_info=sting_info, threads=threads)
     expected = spec.duration + (sting_info.duration if sting_info else 0.0)

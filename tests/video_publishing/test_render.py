@@ -11,7 +11,7 @@ import pytest
 
 from devstack.media import make_sting, make_talk_video, make_watermark
 from include.video_publishing import render
-from include.video_publishing.media import MediaInfo, audio_rms_db, ffmpeg_exe, frame_luma, probe
+from include.video_publishing.media import MediaError, MediaInfo, audio_rms_db, ffmpeg_exe, frame_luma, probe
 from include.video_publishing.render import (
     RenderError,
     RenderSpec,
@@ -335,10 +335,55 @@ def test_validation_happens_before_ffmpeg_runs(media, tmp_path, monkeypatch):
     assert not output.exists()
 
 
-def test_failed_ffmpeg_raises_with_its_message_and_leaves_nothing(media, tmp_path):
-    broken = tmp_path / "logo.png"
-    broken.write_text("not an image")
-    output = tmp_path / "out.mp4"
-    with pytest.raises(RenderError, match=r"ffmpeg exited with \d+:\n(.|\n)*Invalid PNG signature"):
-        render_talk(media["talk"], output, RenderSpec(2.0, 8.0, fade_seconds=1.0, watermark=broken))
-    assert list(tmp_path.iterdir()) == [broken]
+def test_unreadable_inputs_are_bad_input_found_before_rendering(media, tmp_path, monkeypatch):
+    runs: list[list[str]] = []
+    monkeypatch.setattr(render, "run_ffmpeg", lambda command, *_: runs.append(command) or 0.0)
+    not_an_image = tmp_path / "logo.png"
+    not_an_image.write_text("not an image")
+    with pytest.raises(MediaError, match=r"logo\.png: not a media file"):
+        render_talk(media["talk"], tmp_path / "out.mp4", RenderSpec(2.0, 8.0, watermark=not_an_image))
+    with pytest.raises(ValueError, match=r"notes\.mp4: not a media file"):
+        render_talk(not_an_image.rename(tmp_path / "notes.mp4"), tmp_path / "out.mp4", RenderSpec(2.0, 8.0))
+    assert runs == []
+
+
+def test_failed_ffmpeg_raises_with_its_message_and_leaves_nothing(media, tmp_path, monkeypatch):
+    # An encoder that dies mid-way (disk full, killed): render_talk must surface ffmpeg's last words.
+    broken = tmp_path / "ffmpeg"
+    broken.write_text(
+        "#!/bin/sh\necho 'frame=1 fps=0.0' >&2\necho 'Error writing trailer: No space left' >&2\nexit 1\n"
+    )
+    broken.chmod(0o755)
+    monkeypatch.setattr(render, "ffmpeg_exe", lambda: str(broken))
+    output = tmp_path / "out" / "talk.mp4"
+    with pytest.raises(RenderError, match=r"ffmpeg exited with 1:\n(.|\n)*No space left"):
+        render_talk(media["talk"], output, RenderSpec(2.0, 8.0, fade_seconds=1.0))
+    assert list(output.parent.iterdir()) == []
+
+
+def test_truncated_source_fails_verification(media, tmp_path):
+    # A partial upload: the header (moved to the front) survives, the picture data stops early.
+    faststart = tmp_path / "faststart.mp4"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(media["talk"]),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(faststart),
+        ],
+        check=True,
+    )
+    data = faststart.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    output = tmp_path / "talk.mp4"
+    with pytest.raises(RenderError, match=r"did not verify: .*duration [\d.]+ s, expected 14\.00"):
+        render_talk(truncated, output, RenderSpec(4.0, 18.0, fade_seconds=1.0))
+    assert not output.exists()
+    assert not list(tmp_path.glob("*.part"))
