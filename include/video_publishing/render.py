@@ -103,14 +103,13 @@ def _fades(kind: str, duration: float, fade: float) -> list[str]:
     return [f"{kind}=t=in:st=0:d={fade:g}", f"{kind}=t=out:st={duration - fade:.3f}:d={fade:g}"]
 
 
-def build_filter_graph(
-    spec: RenderSpec, info: MediaInfo, *, sting_has_audio: bool = True, sting_input: int = 1
-) -> str:
+def build_filter_graph(spec: RenderSpec, info: MediaInfo, *, sting_has_audio: bool = True) -> str:
     """The ``-filter_complex`` graph: talk (watermark, fades) optionally preceded by the sting.
 
-    Labels ``[v]`` and ``[a]`` are the outputs. ``sting_input`` is the sting's input index; the
-    watermark is the input after it.
+    Inputs are the talk (0), then the sting and the watermark when present; ``[v]`` and ``[a]`` are
+    the outputs. The talk keeps its frame; the sting is made to match it.
     """
+    sting_input = 1
     width, height, fps = info.width, info.height, f"{info.fps:g}"
     audio_format = f"aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
     chains: list[str] = []
@@ -118,7 +117,7 @@ def build_filter_graph(
     video = "[0:v]"
     video_steps: list[str] = []
     if spec.watermark is not None:
-        watermark_input = sting_input + 1 if spec.sting is not None else sting_input
+        watermark_input = 2 if spec.sting is not None else 1
         chains.append(f"[{watermark_input}:v]format=rgba[wm]")
         video = f"{video}[wm]"
         video_steps.append(f"overlay=W-w-{WATERMARK_MARGIN}:H-h-{WATERMARK_MARGIN}")
@@ -184,6 +183,8 @@ def build_ffmpeg_command(
     stderr carries errors only. ``sting_info`` is probed from the sting when not given.
     """
     validate_spec(spec, info)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
     if spec.sting is not None and sting_info is None:
         sting_info = probe(Path(spec.sting))
     command = [ffmpeg or ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error"]

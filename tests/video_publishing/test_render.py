@@ -160,6 +160,11 @@ def test_command_rejects_impossible_specs(spec, message):
         build_ffmpeg_command(Path("t.mp4"), Path("o.mp4"), spec, TALK, "ffmpeg")
 
 
+def test_command_rejects_bad_thread_count():
+    with pytest.raises(ValueError, match="threads must be at least 1, not 0"):
+        build_ffmpeg_command(Path("t.mp4"), Path("o.mp4"), CUT, TALK, "ffmpeg", threads=0)
+
+
 def test_command_accepts_cut_to_the_very_end_and_no_fade():
     spec = RenderSpec(start=590.0, end=600.0, fade_seconds=0)
     graph = option(
@@ -323,6 +328,23 @@ def test_render_without_audio_gets_a_silent_stereo_track(media, tmp_path):
     assert info.has_audio
     assert info.duration == pytest.approx(4.0, abs=0.1)
     assert audio_rms_db(result.output, 1.0, 2.0) == -120.0
+
+
+def test_silent_sting_keeps_the_talk_in_sync(media, tmp_path):
+    mute_sting = tmp_path / "sting.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(media["sting"]), "-an", "-c", "copy", str(mute_sting)],
+        check=True,
+    )
+    result = render_talk(
+        media["talk"], tmp_path / "out.mp4", RenderSpec(4.0, 10.0, fade_seconds=1.0, sting=mute_sting)
+    )
+    assert probe(result.output).duration == pytest.approx(6.0 + STING_SECONDS, abs=0.1)
+    assert audio_rms_db(result.output, 0.2, 1.5) == -120.0
+    # The talk's sound starts with its picture, right after the sting.
+    assert audio_rms_db(result.output, STING_SECONDS + 2.0, 2.0) == pytest.approx(
+        audio_rms_db(media["talk"], 6.0, 2.0), abs=1.0
+    )
 
 
 def test_validation_happens_before_ffmpeg_runs(media, tmp_path, monkeypatch):
