@@ -376,9 +376,7 @@ def delete_chunk(chunk_key: str, params: dict[str, Any]) -> int:
 
 
 # -- report --------------------------------------------------------------------------------
-def write_report(
-    manifests: dict[str, Any], loaded: list[dict[str, Any]], params: dict[str, Any], run_id: str
-) -> dict:
+def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: str) -> dict:
     """Count the datasets as they now are, write ``report.json``, log the tables, fail if anything failed.
 
     Runs whatever happened upstream. The counts come from a fresh listing, so they are the
