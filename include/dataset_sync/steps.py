@@ -379,8 +379,11 @@ def delete_chunk(chunk_key: str, params: dict[str, Any]) -> int:
 def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: str) -> dict:
     """Count the datasets as they now are, write ``report.json``, log the tables, fail if anything failed.
 
-    Runs whatever happened upstream. The counts come from a fresh listing, so they are the
-    truth after the run even if an apply task failed. Rewriting the report is harmless.
+    Runs whatever happened upstream and is the DAG's last task, so it decides the run's
+    colour: it fails when an episode or manifest could not be read, when no plan was made
+    or the guard stopped it, or when the planned changes are not all in place (an apply
+    task failed). The counts come from a fresh listing, so they are the truth after the
+    run. Rewriting the report is harmless.
     """
     from include.dataset_sync import s3ops
     from include.dataset_sync.planner import parse_destination
@@ -391,7 +394,8 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     prefix = run_prefix(run_id)
     manifests = _manifest_summary(client, cfg, run_id)
     plan = s3ops.get_json_or_none(client, cfg.bucket, f"{prefix}plan.json") or {}
-    dest = parse_destination(s3ops.list_keys(client, cfg.bucket, layout.ML_PREFIX))
+    listed = s3ops.list_keys(client, cfg.bucket, layout.ML_PREFIX)
+    dest = parse_destination(listed)
     grouped = dest.group_by(["split", "rarity"]).aggregate([("key", "count")]).to_pylist()
     split_class: dict[str, dict[str, int]] = {}
     for row in grouped:
@@ -416,8 +420,10 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
         for f in manifests.get("failed", [])
     ]
 
+    problems = _plan_problems(client, cfg, plan, set(listed))
     report = {
         "run_id": run_id,
+        "problems": problems,
         "dry_run": cfg.dry_run,
         "planned": bool(plan),
         "plan": {k: v for k, v in plan.items() if k not in {"episodes", "config"}},
@@ -432,7 +438,32 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     log.info("Report: s3://%s/%sreport.json", cfg.bucket, prefix)
     if failures:
         lines = "; ".join(f"{f['episode']}: {f['error']}" for f in failures[:10])
-        raise _fail(
+        problems.append(
             f"{len(failures)} episode(s)/manifest(s) could not be read; their objects were left untouched: {lines}"
         )
+    if problems:
+        raise _fail(" | ".join(problems))
     return {"episodes": len(episodes), "failures": 0}
+
+
+def _plan_problems(client, cfg: SyncConfig, plan: dict[str, Any], listed: set[str]) -> list[str]:
+    """Why the datasets may not match the sheets after this run (empty when they do)."""
+    import pandas as pd
+
+    from include.dataset_sync import s3ops
+
+    if not plan:
+        return ["no plan was made (plan_sync failed); nothing was changed"]
+    if plan["guard"]["tripped"]:
+        return [] if plan["dry_run"] else [plan["guard"]["message"]]
+    if plan["dry_run"]:
+        return []
+    actions = pd.read_csv(io.BytesIO(s3ops.get_bytes(client, cfg.bucket, plan["plan_key"])), dtype=str)
+    not_copied = actions[(actions.step == "copy") & ~actions.key.isin(listed)]
+    not_deleted = actions[(actions.step == "delete") & actions.key.isin(listed)]
+    if len(not_copied) or len(not_deleted):
+        return [
+            f"{len(not_copied)} planned copies and {len(not_deleted)} planned deletes are not in place "
+            f"(an apply task failed?), e.g. {[*not_copied.key[:3], *not_deleted.key[:3]]}; the next run resumes"
+        ]
+    return []

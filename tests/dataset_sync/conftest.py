@@ -31,7 +31,7 @@ def frame_name(episode: str, n: int) -> str:
 
 
 def sheet_row(
-    episode: str, n: int, unsup: str = "", sup: str = "", reclass: str = "", base: str = ""
+    episode: str, n: int, *, unsup: str = "", sup: str = "", reclass: str = "", base: str = ""
 ) -> list[str]:
     return [base, str(n), frame_name(episode, n), unsup, sup, reclass, "[Emily, Space Tunnel]"]
 

@@ -1,0 +1,104 @@
+"""End to end: what the sync must not do — delete what it cannot vouch for, or too much at once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.dataset_sync import layout
+from tests.dataset_sync.conftest import HEADER, expected_key, sheet_row
+
+pytestmark = pytest.mark.e2e
+DAG_ID = "tuttle_twins_dataset_sync"
+
+
+def synced(season, episode: str, numbers, rarity: str = "Rare") -> list[str]:
+    """Sources, a sheet and the dataset objects of an episode that is already in sync."""
+    season.put_frames(episode, numbers)
+    keys = [expected_key(episode, n, rarity) for n in numbers]
+    for key in keys:
+        season.put_dest(key)
+    return keys
+
+
+def test_broken_sheet_and_manifest_protect_their_objects_and_alert(
+    season, run_dag, s3_calls, stack, monkeypatch
+):
+    sns, sqs = stack.boto3_client("sns"), stack.boto3_client("sqs")
+    topic = sns.create_topic(Name=f"{season.name}-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{season.name}-alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("AIRFLOW_VAR_ALERTS_SNS_TOPIC_ARN", topic)
+
+    e01 = synced(season, "S01E01", range(1, 11))
+    season.put_frames("S01E01", [11])
+    season.put_csv_sheet("S01E01", [sheet_row("S01E01", n, unsup="Rare") for n in [*range(2, 11), 11]])
+    e02 = synced(season, "S01E02", range(1, 6))
+    e02_stale = expected_key("S01E02", 9, "Common")  # would be deleted if E02's sheet were readable
+    season.put_dest(e02_stale)
+    no_supervised = [c for c in HEADER if c != "SUPERVISED CLASSIFICATION"]
+    season.put_csv_sheet(
+        "S01E02", [["", "1", "TT_S01_E02_FRM-00-00-00-01", "Rare", "", ""]], header=no_supervised
+    )
+    season.put_manifest()
+    s02 = synced(season, "S02E01", range(1, 4))
+    season.s3.put_object(Bucket=season.bucket, Key="tuttle_twins/manifests/S02-episodes.json", Body=b"{oops")
+    before = season.snapshot()
+
+    run = run_dag(DAG_ID, conf=season.conf())
+
+    assert run.state == "failed"
+    after = season.snapshot()
+    # E01 was synced: the dropped row's object is gone, the new row's object is there.
+    assert e01[0] not in after
+    assert expected_key("S01E01", 11, "Rare") in after
+    # Nothing of the unreadable sheet's episode or the unreadable manifest's season was touched.
+    for key in [*e02, e02_stale, *s02]:
+        assert after[key] == before[key]
+    assert s3_calls.count("DeleteObjects", season.bucket) == 1
+    report = season.run_json(run, "report.json")
+    assert report["episodes"]["S01E02"]["status"] == "FAILED"
+    errors = " ".join(f["error"] for f in report["failures"])
+    assert "SUPERVISED CLASSIFICATION" in errors
+    assert "S02-episodes.json" in errors
+    # The failure reached operations: a message on the queue subscribed to the alert topic.
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+        "Messages", []
+    )
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert any(DAG_ID in b["Message"] and run.run_id in b["Message"] for b in bodies), bodies
+
+
+def test_mass_delete_guard_dry_run_and_override(season, run_dag, s3_calls):
+    keys = synced(season, "S01E01", range(1, 11))
+    season.put_csv_sheet("S01E01", [sheet_row("S01E01", n, unsup="Rare") for n in range(1, 11)])
+    season.put_manifest()
+    # Someone truncates the sheet to its first 4 rows: 6 of 10 objects (60 %) would go.
+    season.put_csv_sheet("S01E01", [sheet_row("S01E01", n, unsup="rare") for n in range(1, 5)])
+    before = season.snapshot()
+
+    s3_calls.clear()
+    run = run_dag(DAG_ID, conf=season.conf())
+    assert run.state == "failed"
+    assert season.snapshot() == before
+    assert s3_calls.mutations(season.bucket, layout.ML_PREFIX) == 0
+    guard = season.run_json(run, "plan.json")["guard"]
+    assert guard["tripped"]
+    assert "deletes 6 of 10" in guard["message"]
+    assert "allow_mass_delete" in guard["message"]
+
+    s3_calls.clear()
+    run = run_dag(DAG_ID, conf=season.conf(dry_run=True))
+    assert run.state == "success"
+    assert season.snapshot() == before
+    assert s3_calls.mutations(season.bucket, layout.ML_PREFIX) == 0
+    plan_csv = season.body(f"tuttle_twins/sync_runs/{run.run_id}/plan.csv").decode().splitlines()
+    assert sorted(line.rsplit(",", 1)[1] for line in plan_csv[1:]) == sorted(keys[4:])
+
+    run = run_dag(DAG_ID, conf=season.conf(allow_mass_delete=True))
+    assert run.state == "success"
+    assert set(season.snapshot()) == set(keys[:4])
