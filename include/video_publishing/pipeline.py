@@ -261,14 +261,16 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
 
 
 def _download(client: Any, bucket: str, key: str, target: Path, extra: dict[str, str] | None = None) -> Path:
-    """Stream an object to ``target`` (multipart, constant memory), logging done/total."""
-    from boto3.s3.transfer import TransferConfig
+    """Stream an object to ``target`` in 8 MB chunks (constant memory), logging done/total.
 
-    size = client.head_object(Bucket=bucket, Key=key, **(extra or {})).get("ContentLength") or 0
-    progress = _ByteProgress(f"download s3://{bucket}/{key}", size)
-    client.download_file(
-        bucket, key, str(target), ExtraArgs=extra or None, Callback=progress, Config=TransferConfig()
-    )
+    ``extra`` (VersionId / IfMatch) pins the exact version; a replaced object fails with 412.
+    """
+    response = client.get_object(Bucket=bucket, Key=key, **(extra or {}))
+    progress = _ByteProgress(f"download s3://{bucket}/{key}", response.get("ContentLength") or 0)
+    with target.open("wb") as out:
+        for chunk in response["Body"].iter_chunks(8 * 1024 * 1024):
+            out.write(chunk)
+            progress(len(chunk))
     return target
 
 
@@ -324,7 +326,10 @@ def render_upload(job: dict[str, Any]) -> dict[str, Any]:
         _advance(job, conference, "processed")
         return job
     with _noting_errors(job, "render"), _scratch(job["uuid"]) as scratch:
-        source_args = {"VersionId": job["version_id"]} if job.get("version_id") else {"IfMatch": job["etag"]}
+        # the exact version the event announced: by version id, else by ETag (412 if it was replaced)
+        source_args = (
+            {"VersionId": job["version_id"]} if job.get("version_id") else {"IfMatch": f'"{job["etag"]}"'}
+        )
         source = _download(
             client, job["bucket"], job["key"], scratch / f"{job['uuid']}-source.mp4", source_args
         )

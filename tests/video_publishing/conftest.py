@@ -1,0 +1,138 @@
+"""Talkbot fixtures: an isolated conference per test on the stand-ins, and helpers to inspect outcomes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import demo_talkbot
+
+PUBLISH = "talkbot_publish_video"
+LISTENER = "talkbot_sqs_listener"
+RECONCILE = "talkbot_reconcile"
+
+
+@dataclass
+class Conference:
+    """One test's conference: names, config, and accessors for everything a user would look at."""
+
+    stack: Any
+    workdir: Path
+    slug: str
+    raw_bucket: str
+    library_bucket: str
+    queue_url: str
+    entry: dict[str, Any]
+    extra_conferences: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self) -> None:
+        config = {
+            "queue_url": self.queue_url,
+            "conferences": {self.slug: self.entry, **self.extra_conferences},
+        }
+        os.environ["AIRFLOW_VAR_TALKBOT_CONFIG"] = json.dumps(config)
+
+    def upload(self, key: str, duration: float = 20.0) -> str:
+        return demo_talkbot.upload_talk(self.stack, self.workdir, self.raw_bucket, key, duration)
+
+    def talk_rows(self) -> list[dict[str, str]]:
+        location = self.entry["talk_sheet"]
+        if location.startswith("s3://"):
+            rows = demo_talkbot.read_csv(self.stack.boto3_client("s3"), location)
+        else:
+            spreadsheet_id = location.split("/d/")[1].split("/")[0]
+            rows = self.stack.google.get_sheet(spreadsheet_id)
+        header = rows[0]
+        return [dict(zip(header, row + [""] * (len(header) - len(row)), strict=True)) for row in rows[1:]]
+
+    def talk(self, uuid: str) -> dict[str, str]:
+        return next(row for row in self.talk_rows() if row["UUID"] == uuid)
+
+    def ledger(self, uuid: str) -> list[dict[str, Any]]:
+        s3 = self.stack.boto3_client("s3")
+        listing = s3.list_objects_v2(Bucket=self.library_bucket, Prefix=f"_talkbot/ledger/{uuid}/")
+        return [
+            json.loads(s3.get_object(Bucket=self.library_bucket, Key=o["Key"])["Body"].read())
+            for o in listing.get("Contents", [])
+        ]
+
+    def queue_depth(self) -> int:
+        attributes = self.stack.boto3_client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def emails_to(self, address: str) -> list[Any]:
+        return [m for m in self.stack.smtp.messages if address in str(m["To"])]
+
+    def youtube_uploads(self, uuid_title: str) -> list[dict]:
+        return [u for u in self.stack.google.youtube.uploads if u["snippet"].get("title") == uuid_title]
+
+
+@pytest.fixture(scope="session")
+def quick_retries(dagbag):
+    """One retry after one second for the talkbot DAGs, so failure paths finish in seconds.
+
+    ``dag.test()`` honours retry delays; the DAGs' production delays (minutes) would only slow tests.
+    """
+    for dag_id in (PUBLISH, LISTENER, RECONCILE):
+        for task in dagbag.get_dag(dag_id).tasks:
+            task.retries = 1
+            task.retry_delay = timedelta(seconds=1)
+            task.retry_exponential_backoff = False
+
+
+@pytest.fixture
+def make_conference(stack, unique_name, tmp_path_factory, quick_retries):
+    """``make_conference(talks, speakers, google=..., publisher=...)`` → a fresh, applied Conference."""
+    created: list[Conference] = []
+    workdir = tmp_path_factory.mktemp("talkbot")
+
+    def _make(talks, speakers, *, google: bool = False, publisher: str = "youtube", **extra) -> Conference:
+        n = len(created)
+        slug = f"{unique_name}c{n}"
+        raw, library = f"{slug}-raw", f"{slug}-library"
+        queue_url = demo_talkbot.create_queue(stack, f"{slug}-uploads", raw)
+        entry = demo_talkbot.create_conference(
+            stack,
+            slug=slug,
+            raw_bucket=raw,
+            library_bucket=library,
+            talks=talks,
+            speakers=speakers,
+            talk_sheet_in_google=google,
+            publisher=publisher,
+            **extra,
+        )
+        conference = Conference(stack, workdir, slug, raw, library, queue_url, entry)
+        conference.apply()
+        created.append(conference)
+        return conference
+
+    yield _make
+    os.environ.pop("AIRFLOW_VAR_TALKBOT_CONFIG", None)
+
+
+@pytest.fixture
+def dag_runs(airflow_db):
+    """``dag_runs(dag_id)`` → {run_id: (state, conf)} from the metadata DB (runs created by triggers)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    def _runs(dag_id: str) -> dict[str, tuple[str, dict]]:
+        with create_session() as session:
+            return {
+                r.run_id: (getattr(r.state, "value", r.state), dict(r.conf or {}))
+                for r in session.query(DagRun).filter(DagRun.dag_id == dag_id)
+            }
+
+    return _runs
