@@ -63,15 +63,16 @@ class Plan:
         return {name: int(self.counts[name].sum()) for name in COUNT_NAMES}
 
 
-def parse_destination(keys: pa.Array | Iterable[str]) -> pa.Table:
-    """Layout-following keys among a listing of ``tuttle_twins/ML/``: key, split, rarity, frame, episode."""
-    arr = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(list(keys), type=pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.filter(pc.match_substring_regex(arr, layout.DEST_KEY_PATTERN))
+def _layout_keys(keys: pa.Array | Iterable[str]) -> pa.Array:
+    """The keys of a ``tuttle_twins/ML/`` listing that follow the dataset layout."""
+    arr = _as_array(keys)
+    follows = pc.match_substring_regex(arr, layout.DEST_KEY_PATTERN)
+    return arr if arr.null_count == 0 and pc.all(follows).as_py() else arr.filter(follows)
+
+
+def _parse_layout_keys(arr: pa.Array) -> pa.Table:
     parts = pc.split_pattern(pc.utf8_slice_codeunits(arr, len(layout.ML_PREFIX)), "/", max_splits=2)
-    name = pc.list_element(parts, 2)
-    frame = pc.utf8_slice_codeunits(name, 0, -len(".jpg"))
+    frame = pc.utf8_slice_codeunits(pc.list_element(parts, 2), 0, -len(".jpg"))
     codes = pc.split_pattern(frame, "_", max_splits=3)
     episode = pc.binary_join_element_wise(pc.list_element(codes, 1), pc.list_element(codes, 2), "")
     return pa.table(
@@ -85,6 +86,11 @@ def parse_destination(keys: pa.Array | Iterable[str]) -> pa.Table:
     )
 
 
+def parse_destination(keys: pa.Array | Iterable[str]) -> pa.Table:
+    """Layout-following keys among a listing of ``tuttle_twins/ML/``: key, split, rarity, frame, episode."""
+    return _parse_layout_keys(_layout_keys(keys))
+
+
 def make_plan(
     targets: pa.Table | pd.DataFrame,
     existing_keys: pa.Array | Iterable[str],
@@ -95,37 +101,39 @@ def make_plan(
 
     ``targets``: one row per wanted frame (TARGET_COLUMNS). Frame numbers must be unique:
     ``normalise_sheet`` keeps one row per frame and only accepts frames of its own episode,
-    so the concatenation of distinct episodes is unique by construction. ``existing_keys``: the listing of ``tuttle_twins/ML/``. ``existing_sources``:
+    so the concatenation of distinct episodes is unique by construction.
+    ``existing_keys``: the listing of ``tuttle_twins/ML/``. ``existing_sources``:
     ``bucket/key`` of every source object found. ``is_managed(episode_id)``: whether objects
     of that episode may be deleted in this run (selected and not protected).
+
+    Only the objects that are not a target key (normally about the churn, 1 %) are parsed
+    into split/class/frame/episode; the rest is settled by one hash join on the key.
     """
     tgt = _as_table(targets)
-    dest = parse_destination(existing_keys)
-    episodes = pc.unique(dest["episode"]).to_pylist()
-    managed_eps = pa.array([e for e in episodes if is_managed(e)], type=pa.string())
-    managed_mask = pc.is_in(dest["episode"], value_set=managed_eps)
-    managed = dest.filter(managed_mask)
-    sources = _as_array(existing_sources)
-
+    keys = _layout_keys(existing_keys)
     # One hash join answers both "is this object a target" and "does this target exist".
-    target_row = pc.index_in(managed["key"], value_set=tgt["dest_key"])
+    target_row = pc.index_in(keys, value_set=_as_array(tgt["dest_key"]))
     in_place = pc.is_valid(target_row)
     present = np.zeros(tgt.num_rows, dtype=bool)
     present[target_row.drop_null().to_numpy()] = True
     wanted = tgt.filter(pa.array(~present))
     # Probe the (large) source listing against the (small) wanted set, not the other way round.
-    found = sources.filter(pc.is_in(sources, value_set=wanted["source"]))
+    sources = _as_array(existing_sources)
+    found = sources.filter(pc.is_in(sources, value_set=_as_array(wanted["source"])))
     src_ok = pc.is_in(wanted["source"], value_set=found)
     to_copy = wanted.filter(src_ok)
     missing = wanted.filter(pc.invert(src_ok))
 
-    stale = managed.filter(pc.invert(in_place))
-    keep = pc.is_in(stale["frame"], value_set=missing["frame"])
+    others = _parse_layout_keys(keys.filter(pc.invert(in_place)))
+    episodes = pc.unique(others["episode"]).to_pylist()
+    managed_eps = pa.array([e for e in episodes if is_managed(e)], type=pa.string())
+    stale = others.filter(pc.is_in(others["episode"], value_set=managed_eps))
+    keep = pc.is_in(stale["frame"], value_set=_as_array(missing["frame"]))
     kept = stale.filter(keep)
     to_delete = stale.filter(pc.invert(keep))
 
-    is_move = pc.is_in(to_copy["frame"], value_set=to_delete["frame"])
-    delete_is_move = pc.is_in(to_delete["frame"], value_set=to_copy["frame"])
+    is_move = pc.is_in(to_copy["frame"], value_set=_as_array(to_delete["frame"]))
+    delete_is_move = pc.is_in(to_delete["frame"], value_set=_as_array(to_copy["frame"]))
 
     copies = pd.DataFrame(
         {
@@ -146,7 +154,7 @@ def make_plan(
     )
     counts = pd.DataFrame(
         {
-            "unchanged": _count_by(managed["episode"].filter(in_place)),
+            "unchanged": _count_by(tgt["episode"].filter(pa.array(present))),
             "copied": _count_by(to_copy["episode"].filter(pc.invert(is_move))),
             "moved": _count_by(to_copy["episode"].filter(is_move)),
             "deleted": _count_by(to_delete["episode"].filter(pc.invert(delete_is_move))),
@@ -166,14 +174,15 @@ def make_plan(
         shown = missing_examples.setdefault(episode, [])
         if len(shown) < 5:
             shown.append(source)
+    unchanged = int(present.sum())
     return Plan(
         copies=copies,
         deletes=deletes,
         counts=counts,
         missing_examples=missing_examples,
-        existing_objects=dest.num_rows,
-        managed_objects=managed.num_rows,
-        unmanaged_objects=dest.num_rows - managed.num_rows,
+        existing_objects=len(keys),
+        managed_objects=unchanged + stale.num_rows,
+        unmanaged_objects=others.num_rows - stale.num_rows,
         target_frames=tgt.num_rows,
     )
 
@@ -184,7 +193,8 @@ def _as_table(targets: pa.Table | pd.DataFrame) -> pa.Table:
     missing = [c for c in TARGET_COLUMNS if c not in targets.column_names]
     if missing:
         raise ValueError(f"targets lack column(s) {missing}")
-    return pa.table({c: _as_array(targets[c]) for c in TARGET_COLUMNS})
+    # Columns stay as read (chunked per episode file): copying a million strings costs time and memory.
+    return targets.select(list(TARGET_COLUMNS))
 
 
 def _as_array(values: pa.Array | pa.ChunkedArray | Iterable[str]) -> pa.Array:

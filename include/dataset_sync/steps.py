@@ -327,15 +327,22 @@ def select_chunks(plan: dict[str, Any], kind: str) -> list[str]:
     return list(plan[f"{kind}_chunks"])
 
 
-def chunk_size_for(total: int, preferred: int) -> int:
-    """The preferred chunk size, grown if needed so there are never more than MAX_CHUNKS chunks."""
-    return max(preferred, math.ceil(total / MAX_CHUNKS), 1)
+def chunk_size_for(total: int, preferred: int, kind: str) -> int:
+    """Objects per apply chunk: the preferred size, grown so there are never more than
+    MAX_CHUNKS chunks (Airflow maps at most 1024), and for deletes rounded up to whole
+    DeleteObjects batches of 1000 so chunking never adds a request."""
+    from include.dataset_sync.s3ops import DELETE_BATCH
+
+    size = max(preferred, math.ceil(total / MAX_CHUNKS), 1)
+    if kind == "delete":
+        size = math.ceil(size / DELETE_BATCH) * DELETE_BATCH
+    return size
 
 
 def _write_chunks(client, cfg: SyncConfig, prefix: str, kind: str, items: list) -> list[str]:
     from include.dataset_sync import s3ops
 
-    size = chunk_size_for(len(items), cfg.chunk_size)
+    size = chunk_size_for(len(items), cfg.chunk_size, kind)
     keys = []
     for number, start in enumerate(range(0, len(items), size)):
         key = f"{prefix}chunks/{kind}-{number:04d}.json"
