@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import random
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -42,7 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         proxy = self.server.proxy
-        if proxy.should_fail():
+        if proxy.should_fail(self.command, self.path):
             self.send_response(503)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(SLOW_DOWN)))
@@ -75,10 +76,14 @@ class _ProxyServer(ThreadingHTTPServer):
 class FaultProxy:
     """Forward to ``upstream`` (``http://host:port``), failing ``failure_rate`` of requests with 503."""
 
-    def __init__(self, upstream: str, failure_rate: float = 0.1, seed: int = 7) -> None:
+    def __init__(
+        self, upstream: str, failure_rate: float = 0.1, seed: int = 7, only_prefix: str | None = None
+    ) -> None:
         parts = urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
         self.failure_rate = failure_rate
+        self.only_prefix = only_prefix  # inject faults only into requests whose path starts with this
+        self.counts: Counter[tuple[str, str]] = Counter()  # (method, first path segment) -> requests
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.requests = 0
@@ -89,10 +94,12 @@ class FaultProxy:
         self._server.proxy = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
 
-    def should_fail(self) -> bool:
+    def should_fail(self, method: str = "GET", path: str = "/") -> bool:
         with self._lock:
             self.requests += 1
-            fail = self._random.random() < self.failure_rate
+            self.counts[(method, path.lstrip("/").split("/", 1)[0].split("?", 1)[0])] += 1
+            eligible = self.only_prefix is None or path.startswith(self.only_prefix)
+            fail = eligible and self._random.random() < self.failure_rate
             self.failures += fail
             return fail
 

@@ -77,8 +77,17 @@ class Component:
 class CeleryTopology:
     """Start/stop the distributed Airflow deployment against a running LocalStack."""
 
-    def __init__(self, stack: LocalStack, workdir: Path, *, workers: int = 2, worker_concurrency: int = 2):
+    def __init__(
+        self,
+        stack: LocalStack,
+        workdir: Path,
+        *,
+        workers: int = 2,
+        worker_concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+    ):
         self.stack = stack
+        self.extra_env = dict(extra_env or {})
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.home = self.workdir / "airflow-home"
@@ -136,6 +145,7 @@ class CeleryTopology:
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def _secret(self, name: str) -> str:
