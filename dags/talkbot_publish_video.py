@@ -14,7 +14,8 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
    on quota errors it *defers* until the quota window. `library`: the library URL is the link.
 4. **notify_speakers** — one email per speaker address (plain text + HTML) via `smtp_default`, never twice.
 5. **record_link** — `LINK` and `STATUS=published` in the talk sheet (raw values).
-6. **record_failure** — only when a task finally failed: `STATUS=failed`, reason in the ledger.
+6. **record_failure** — only when a task finally failed: `STATUS=failed`, reason in the ledger; it then
+   fails itself, so the run (whose only leaf it is) ends failed.
 
 Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
 `smtp_default`, `youtube_default`; pool `render` with one slot per render-worker core.

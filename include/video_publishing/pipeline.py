@@ -163,12 +163,12 @@ def _advance(job: dict[str, Any], conference: Conference, status: str, link: str
 @contextmanager
 def _noting_errors(job: dict[str, Any], step: str) -> Iterator[None]:
     """Write any error of ``step`` to the ledger's ``last_error`` before letting it propagate."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     try:
         yield
-    except AirflowSkipException:
-        raise
+    except (AirflowSkipException, AirflowFailException):
+        raise  # recorded by the step itself, with a better message
     except Exception as err:
         try:
             _ledger_update(job, last_error=f"{step}: {type(err).__name__}: {err}", last_error_at=now())
@@ -458,8 +458,16 @@ def _upload_once(client: Any, job: dict[str, Any], metadata: Any, session: str |
 
 
 def note_quota_wait(job: dict[str, Any], reason: str, retry_at: datetime) -> None:
-    """Record in the ledger that the task is waiting for YouTube's quota (shown while deferred)."""
-    _ledger_update(job, last_error=f"publish: YouTube {reason}; waiting until {retry_at.isoformat()}")
+    """Record in the ledger that publishing waits for YouTube's quota (``quota_waits`` keeps the history)."""
+    message = f"publish: YouTube {reason}; waiting until {retry_at.isoformat(timespec='seconds')}"
+
+    def change(record: dict[str, Any]) -> None:
+        record["last_error"] = message
+        waits = record.setdefault("quota_waits", [])
+        if {"reason": reason, "until": retry_at.isoformat()} not in waits:
+            waits.append({"reason": reason, "until": retry_at.isoformat()})
+
+    _job_ledger(job).update(job["uuid"], job["identity"], change)
 
 
 def notify_speakers(job: dict[str, Any]) -> dict[str, Any]:
@@ -550,17 +558,17 @@ def record_published(job: dict[str, Any]) -> None:
 
 
 def record_failure(job: dict[str, Any] | None) -> None:
-    """After a task finally failed: STATUS=failed in the sheet and the ledger (reason already there).
+    """After a task finally failed: STATUS=failed in the sheet and the ledger, then fail this task too.
 
-    ``job`` is None when inspect itself failed; inspect records its own failures.
+    This task is the DAG's only leaf, so it fails the run on purpose: the run's state must say the talk was
+    not published. ``job`` is None when inspect itself failed; inspect records its own failures.
     """
     if not job:
-        log.info("inspect failed before a job existed; its failure is already recorded")
-        return
+        _fail("inspect_upload failed before a job existed; its reason is in its log and the ledger")
     conference = load_config().conference(job["conference"])
     record = _ledger_update(job, status="failed", failed_at=now())
-    log.error("talk %s failed: %s", job["uuid"], record.get("last_error") or "see the failed task's log")
     talks.write_status(conference, job["uuid"], "failed")
+    _fail(f"talk {job['uuid']} failed: {record.get('last_error') or 'see the failed task log'}")
 
 
 # -------------------------------------------------------------------------------------------- reconcile

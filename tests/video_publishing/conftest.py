@@ -72,7 +72,9 @@ class Conference:
         )
 
     def emails_to(self, address: str) -> list[Any]:
-        return [m for m in self.stack.smtp.messages if address in str(m["To"])]
+        """Emails this conference sent to ``address`` (every conference has its own sender)."""
+        sender = self.entry["email"]["from"]
+        return [m for m in self.stack.smtp.messages if address in str(m["To"]) and sender in str(m["From"])]
 
     def youtube_uploads(self, uuid_title: str) -> list[dict]:
         return [u for u in self.stack.google.youtube.uploads if u["snippet"].get("title") == uuid_title]
