@@ -156,6 +156,8 @@ def normalise_sheet(
             blank += 1
             continue
         frame = cell(row, COL_FRAME)
+        if frame.lower().endswith(".jpg"):  # people paste file names as often as frame numbers
+            frame = frame[: -len(".jpg")]
         label = f"row {number}: {frame or '<no frame number>'}"
         if not frame:
             invalid.add("no frame number", label)

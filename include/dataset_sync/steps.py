@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 _SEASON_OF_EPISODE = re.compile(r"^(S\d+)E\d+$")
 
 
+def _results(mapped: Any) -> list[dict[str, Any]]:
+    """The mapped load_episode results as a list; slicing Airflow's lazy XCom sequence fetches
+    them in one request instead of one per item plus a failing probe past the end."""
+    return list(mapped[:]) if mapped else []
+
+
 def _fail(message: str) -> Exception:
     """The run must end failed (mass-delete guard, unreadable sheets) and retrying will not help."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -220,7 +226,7 @@ def plan_sync(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: str)
     _, client = _client(cfg)
     prefix = run_prefix(run_id)
     manifests = _manifest_summary(client, cfg, run_id)
-    loaded = list(loaded or [])
+    loaded = _results(loaded)
     ok = [s for s in loaded if s.get("status") == "ok"]
     protected_eps = {s["episode"] for s in loaded if s.get("status") != "ok"}
     protected_eps |= set(manifests.get("protected_episodes", ()))
@@ -408,7 +414,7 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     for row in grouped:
         split_class.setdefault(row["split"], {})[row["rarity"]] = row["key_count"]
 
-    loaded = list(loaded or [])
+    loaded = _results(loaded)
     episodes: dict[str, dict[str, Any]] = {}
     for summary in loaded:
         stats = dict(plan.get("episodes", {}).get(summary["episode"], {}))
