@@ -47,6 +47,7 @@ def test_upload_to_published_exactly_once(make_conference, run_dag, dagbag, dag_
         "version_id": "",
     }
     assert conference.queue_depth() == 0
+    assert _map_labels(listener, "trigger_publish") == [key]
 
     # --- publish: the queued run's conf, executed
     publish = run_dag(PUBLISH, conf=runs[expected_run_id][1])
@@ -148,3 +149,17 @@ def _event(bucket: str, key: str, etag: str) -> str:
         "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag, "size": 1}},
     }
     return json.dumps({"Records": [record]})
+
+
+def _map_labels(dag_run, task_id: str) -> list[str]:
+    """The labels the UI shows for a mapped task's instances (``map_index_template``)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(
+            TaskInstance.dag_id == dag_run.dag_id,
+            TaskInstance.run_id == dag_run.run_id,
+            TaskInstance.task_id == task_id,
+        )
+        return [ti.rendered_map_index for ti in tis]
