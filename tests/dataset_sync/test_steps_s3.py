@@ -80,3 +80,32 @@ def test_deletes_are_batched_by_1000_and_sources_listed_once_per_prefix(season, 
         steps.delete_chunk(chunk, params)
     assert s3_calls.count("DeleteObjects", season.bucket) == 2  # ceil(1203 / 1000)
     assert not set(keys) & set(season.snapshot())
+
+
+def test_throttled_s3_is_retried_to_the_same_result(season, stack, monkeypatch):
+    import json
+
+    from devstack.faultproxy import FaultProxy
+
+    season.put_frames("S01E01", range(1, 31))
+    season.put_csv_sheet("S01E01", [sheet_row("S01E01", n, unsup="Common") for n in range(1, 31)])
+    season.put_manifest()
+    stale = [expected_key("S01E01", n, "Rare") for n in range(1, 11)]
+    for key in stale:
+        season.put_dest(key)
+    with FaultProxy(stack.aws_endpoint, failure_rate=0.2, seed=3, only_prefix=f"/{season.bucket}") as proxy:
+        conn = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": "us-east-1", "endpoint_url": proxy.endpoint},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_FLAKY_AWS", json.dumps(conn))
+        params = season.conf(aws_conn_id="flaky_aws", allow_mass_delete=True, copy_concurrency=8)
+        plan = pipeline(params, "run-1")
+        for chunk in plan["copy_chunks"]:
+            steps.copy_chunk(chunk, params)
+        for chunk in plan["delete_chunks"]:
+            steps.delete_chunk(chunk, params)
+    assert proxy.failures >= 5  # SlowDown answers really happened, and were retried
+    assert set(season.snapshot()) == {expected_key("S01E01", n, "Common") for n in range(1, 31)}
