@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
 from include.common.alerts import notify_failure
 from include.video_publishing import pipeline
@@ -46,11 +46,8 @@ from include.video_publishing import pipeline
 )
 def talkbot_reconcile():
     @task
-    def find_unfinished(params: dict | None = None) -> list[dict]:
-        context = get_current_context()
-        end = context.get("data_interval_end") or context["dag_run"].run_after
-        cutoff = min(end, datetime.now(end.tzinfo) - timedelta(minutes=params["min_age_minutes"]))
-        return pipeline.find_unfinished(cutoff, params["dry_run"])
+    def find_unfinished(params: dict | None = None, data_interval_end: datetime | None = None) -> list[dict]:
+        return pipeline.find_unfinished(data_interval_end, params["min_age_minutes"], params["dry_run"])
 
     TriggerDagRunOperator.partial(
         task_id="trigger_publish",

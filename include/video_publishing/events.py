@@ -55,17 +55,13 @@ class Intake:
 
     ``triggers`` are keyword sets for the mapped TriggerDagRunOperator; ``rejected`` are uploads of a
     configured conference whose name breaks the convention (recorded next to the ledger); ``ignored`` are
-    messages or records that are not talk uploads at all. ``receipt_handles`` covers every message: all
-    of them are deleted once the triggers succeeded.
+    messages or records that are not talk uploads at all. Every message of the batch is deleted once the
+    triggers succeeded, whichever list it ended in.
     """
 
     triggers: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[dict[str, Any]] = field(default_factory=list)
-    receipt_handles: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def parse_body(body: str) -> tuple[list[S3Upload], list[str]]:
@@ -134,8 +130,6 @@ def plan_intake(messages: list[dict[str, Any]], config: TalkbotConfig) -> Intake
     seen: set[str] = set()
     for message in messages:
         message_id = message.get("MessageId", "?")
-        if message.get("ReceiptHandle"):
-            intake.receipt_handles.append(message["ReceiptHandle"])
         uploads, reasons = parse_body(message.get("Body", ""))
         intake.ignored.extend({"message_id": message_id, "reason": r} for r in reasons)
         for upload in uploads:

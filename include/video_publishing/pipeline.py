@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -574,12 +574,18 @@ def record_failure(job: dict[str, Any] | None) -> None:
 # -------------------------------------------------------------------------------------------- reconcile
 
 
-def find_unfinished(cutoff: datetime, dry_run: bool) -> list[dict[str, Any]]:
-    """Trigger kwargs for every conforming raw upload older than ``cutoff`` without a finished ledger record.
+def find_unfinished(
+    interval_end: datetime | None, min_age_minutes: int, dry_run: bool
+) -> list[dict[str, Any]]:
+    """Trigger kwargs for every conforming raw upload without a finished ledger record.
 
-    Uses the same deterministic run ids as the listener, so an upload whose run exists is skipped by the
-    trigger. Read-only; with ``dry_run`` it only logs what it would trigger.
+    Only uploads older than both the run's data interval end (so a backfilled run sees what that day saw)
+    and ``min_age_minutes`` (fresh uploads are the listener's) count. Uses the listener's deterministic run
+    ids, so an upload whose run exists is skipped by the trigger. Read-only; ``dry_run`` only logs.
     """
+    now_utc = datetime.now(UTC)
+    cutoff = min(interval_end or now_utc, now_utc - timedelta(minutes=min_age_minutes))
+    log.info("considering uploads last modified before %s", cutoff.isoformat(timespec="seconds"))
     config = load_config()
     client = _s3()
     found: list[dict[str, Any]] = []

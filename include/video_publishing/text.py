@@ -65,8 +65,7 @@ def speaker_email(
     co_speakers = [s for s in speakers if s != to_name]
     with_line = f"You gave it with {join_names(co_speakers)}." if co_speakers else ""
     text = "\n".join(
-        line
-        for line in (
+        [
             f"Hello {to_name},",
             "",
             f'Your talk "{title}" is now online:',
@@ -74,8 +73,7 @@ def speaker_email(
             with_line,
             "",
             "Thank you for speaking!",
-        )
-        if line is not None
+        ]
     )
     e = html.escape
     with_html = f"<p>You gave it with {e(join_names(co_speakers))}.</p>" if co_speakers else ""

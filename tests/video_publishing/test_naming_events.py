@@ -181,13 +181,11 @@ def test_plan_triggers_conforming_uploads_and_records_the_rest():
     assert "s3://ds-ajm-videos/test.mp4: no conference uses this bucket" in reasons
     assert "ObjectRemoved:Delete" in reasons
     assert intake.rejected == []
-    assert intake.receipt_handles == ["rh1", "rh2", "rh3", "rh4", "rh5", "rh6"]
 
 
 def test_duplicate_delivery_in_one_batch_triggers_once():
     intake = plan_intake([message("unicode_key.json", 1), message("unicode_key.json", 2)], CONFIG)
     assert len(intake.triggers) == 1
-    assert intake.receipt_handles == ["rh1", "rh2"]
 
 
 def test_bad_name_of_a_configured_conference_is_rejected_other_files_ignored():
