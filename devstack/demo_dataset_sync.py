@@ -102,6 +102,7 @@ def seed(stack: Any, workdir: Path) -> list[str]:
             {
                 "episode_code": episode,
                 "GOOGLE_SPREADSHEET_URL": f"https://docs.google.com/spreadsheets/d/{sheet_id}/edit#gid=0",
+                "SHEET_NAME": "Sheet1",
                 "IMG_SIZE": "thumbnails",
             }
         )
