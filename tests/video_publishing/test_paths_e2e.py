@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from devstack.net import free_port
 from include.video_publishing.naming import publish_run_id
 from tests.video_publishing.conftest import LISTENER, PUBLISH, RECONCILE
 
@@ -107,28 +108,55 @@ def test_library_publisher_excluded_and_bad_input(make_conference, run_dag, dag_
     assert len(conference.emails_to("ada@example.org")) == 1
 
 
-def test_youtube_quota_wait_defers_then_publishes_once(make_conference, run_dag, task_states):
+def test_quota_wait_then_mail_outage_then_clear_and_retry(make_conference, dagbag, task_states, monkeypatch):
+    """YouTube answers quotaExceeded once (the publish task defers, then uploads); the SMTP server is down
+    (notify fails, the talk is recorded failed); once it is back, a clear-and-retry of the whole run sends
+    each email once, uploads nothing again and ends published."""
     uuid = "22222222-aaaa-4bbb-8ccc-000000000001"
     conference = make_conference(
-        talks=[_talk(uuid, "Quota day")],
+        talks=[_talk(uuid, "Quota day", SPEAKERS="Ada Lovelace; Alan Turing")],
         speakers=SPEAKERS,
         youtube={"playlist_id": "PLquota", "privacy_status": "private", "quota_wait_seconds": 2},
     )
-    key = f"room3_{uuid}_000001_000007.mp4"
+    key = f"room3_{uuid}_000001_000009.mp4"
     conference.upload(key)
-    youtube = conference.stack.google.youtube
-    youtube.fail_next_uploads(1, reason="quotaExceeded")
+    conference.stack.google.youtube.fail_next_uploads(1, reason="quotaExceeded")
+    smtp_down = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "extra": {"disable_ssl": True, "disable_tls": True},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp_down))
+    dag = dagbag.get_dag(PUBLISH)
+    conf = {"bucket": conference.raw_bucket, "key": key}
 
-    run = run_dag(PUBLISH, conf={"bucket": conference.raw_bucket, "key": key})
+    first = dag.test(run_conf=conf)
 
-    assert run.state == "success", task_states(run)
+    assert first.state == "failed"
+    states = task_states(first)
+    assert (states["publish_video"], states["notify_speakers"]) == ("success", "failed")
     [upload] = conference.youtube_uploads("Quota day")
     assert upload["status"]["privacyStatus"] == "private"
     [record] = conference.ledger(uuid)
     assert [w["reason"] for w in record["quota_waits"]] == ["quotaExceeded"]
     assert record["youtube"]["video_id"] == upload["id"]
-    assert conference.talk(uuid)["STATUS"] == "published"
-    assert len(conference.emails_to("ada@example.org")) == 1
+    assert record["status"] == "failed"
+    assert record["last_error"].startswith("notify: ")
+    assert record.get("emails", {}) == {}
+    assert conference.talk(uuid)["STATUS"] == "failed"
+
+    monkeypatch.undo()  # the mail server is reachable again
+    retried = dag.test(run_conf=conf, logical_date=first.logical_date, run_after=first.run_after)
+
+    assert retried.run_id == first.run_id
+    assert retried.state == "success", task_states(retried)
+    assert len(conference.youtube_uploads("Quota day")) == 1
+    for address in ("ada@example.org", "alan@example.org"):
+        [mail] = conference.emails_to(address)
+        assert f"https://www.youtube.com/watch?v={upload['id']}" in mail.get_body(("plain",)).get_content()
+    row = conference.talk(uuid)
+    assert (row["STATUS"], row["LINK"]) == ("published", f"https://www.youtube.com/watch?v={upload['id']}")
 
 
 class Crash(Exception):
