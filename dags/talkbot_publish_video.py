@@ -18,7 +18,21 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
    fails itself, so the run (whose only leaf it is) ends failed.
 
 Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
-`smtp_default`, `youtube_default`; pool `render` with one slot per render-worker core.
+`smtp_default`, `youtube_default` (generic: login = OAuth client id, password = client secret, extra
+`refresh_token`, `token_uri`); pool `render` with one slot per render-worker core.
+
+`talkbot_config` (validated at task start; errors name the field):
+
+```json
+{"queue_url": "https://sqs.<region>.amazonaws.com/<account>/talk-uploads",
+ "conferences": {"ws26": {
+   "raw_bucket": "ws26-raw", "raw_prefix": "", "library_bucket": "talk-library", "library_prefix": "ws26/",
+   "talk_sheet": "https://docs.google.com/spreadsheets/d/<id>/edit", "speaker_sheet": "s3://sheets/ws26/speakers.csv",
+   "publisher": "youtube",
+   "youtube": {"playlist_id": "PL…", "privacy_status": "unlisted", "category_id": "28"},
+   "sting": "s3://talk-assets/sting.mp4", "watermark": "s3://talk-assets/logo.png", "fade_seconds": 3,
+   "email": {"from": "talks@example.org", "subject": "Your talk \"{title}\" is online"}}}}
+```
 """
 
 from __future__ import annotations

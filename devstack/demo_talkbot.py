@@ -57,6 +57,7 @@ def create_conference(
     raw_prefix: str = "",
     publisher: str = "youtube",
     playlist_id: str | None = "PLtalkbotdemo",
+    spreadsheet_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """Buckets and sheets of one conference; returns its ``talkbot_config`` entry.
@@ -71,7 +72,7 @@ def create_conference(
         _bucket(s3, bucket)
     talk_rows = [TALK_HEADER] + [[talk.get(column, "") for column in TALK_HEADER] for talk in talks]
     if talk_sheet_in_google:
-        spreadsheet_id = f"{slug}Talks{uuid_module.uuid4().hex[:8]}".replace("-", "")
+        spreadsheet_id = spreadsheet_id or f"{slug}Talks{uuid_module.uuid4().hex[:8]}".replace("-", "")
         stack.google.put_sheet(spreadsheet_id, talk_rows, tab="Talks")
         talk_sheet = f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit#gid=0"
     else:
@@ -137,6 +138,7 @@ def _demo_conference(stack: Any) -> dict[str, Any]:
         library_bucket=DEMO_LIBRARY_BUCKET,
         sheets_bucket=DEMO_SHEETS_BUCKET,
         talk_sheet_in_google=True,
+        spreadsheet_id=DEMO_SPREADSHEET_ID,
         talks=[
             {
                 "UUID": DEMO_UUID,
