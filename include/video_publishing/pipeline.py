@@ -182,8 +182,8 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
 
     Bad input (no conference, bad name, unknown talk) fails without retries and is recorded; an
     excluded talk is recorded and skips the rest of the run; an object replaced since the event is
-    recorded as superseded and skipped (the new upload has its own event). Idempotent: reads, plus
-    ledger/sheet writes of the same values.
+    recorded as superseded and skipped (the new upload has its own event), one deleted since is skipped.
+    Idempotent: reads, plus ledger/sheet writes of the same values.
     """
     from botocore.exceptions import ClientError
 
@@ -205,7 +205,10 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
         head = _s3().head_object(**head_args)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            _fail(f"s3://{bucket}/{key}{f' version {version_id}' if version_id else ''} does not exist")
+            where = f"s3://{bucket}/{key}{f' version {version_id}' if version_id else ''}"
+            if etag or version_id:  # announced by an event, deleted since: nothing left to publish
+                _skip(f"{where} was deleted after its upload event; nothing to publish")
+            _fail(f"{where} does not exist")
         raise
     actual = normalise_etag(head["ETag"])
     etag = normalise_etag(etag) or actual
