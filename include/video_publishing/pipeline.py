@@ -408,7 +408,7 @@ def publish_upload(job: dict[str, Any]) -> dict[str, Any]:
                 category_id=settings.category_id,
                 privacy_status=settings.privacy_status,
             )
-            video_id = _upload_once(client, job, metadata, state.get("upload_session"), settings)
+            video_id = _upload_once(client, job, metadata, state, settings)
             _set_youtube(job, video_id=video_id, upload_session=None)
         if settings.playlist_id and not state.get("playlist_item_id"):
             client = client or youtube.build_client(YOUTUBE_CONN_ID)
@@ -429,24 +429,33 @@ def _set_youtube(job: dict[str, Any], **fields: Any) -> None:
     _job_ledger(job).update(job["uuid"], job["identity"], change)
 
 
-def _upload_once(client: Any, job: dict[str, Any], metadata: Any, session: str | None, settings: Any) -> str:
+def _upload_once(
+    client: Any, job: dict[str, Any], metadata: Any, state: dict[str, Any], settings: Any
+) -> str:
+    """Upload the library copy, resuming the session in ``state`` when it was opened for these same bytes."""
     from include.video_publishing import youtube
 
+    client_s3 = _s3()
+    source_etag = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])["ETag"]
+    session = state.get("upload_session")
+    if session and state.get("upload_source_etag") != source_etag:
+        # the library copy was re-rendered since: resuming would splice two files; the old, unfinished
+        # session can never become a video, so a new one is safe
+        log.warning("library copy changed since upload session %s was opened; starting a new one", session)
+        session = None
+
     def remember(uri: str) -> None:
-        _set_youtube(job, upload_session=uri, upload_started_at=now())
+        _set_youtube(job, upload_session=uri, upload_source_etag=source_etag, upload_started_at=now())
 
     def progress(done: int, total: int) -> None:
-        log.info(
-            "YouTube upload of %s: %.1f/%.1f MB (%.0f%%)",
-            job["uuid"],
-            done / 1e6,
-            total / 1e6,
-            100 * done / max(total, 1),
-        )
+        percent = 100 * done / max(total, 1)
+        log.info("YouTube upload of %s: %.1f/%.1f MB (%.0f%%)", job["uuid"], done / 1e6, total / 1e6, percent)
 
-    client_s3 = _s3()
     with _scratch(job["uuid"]) as scratch:
-        path = _download(client_s3, job["library_bucket"], job["library_key"], scratch / f"{job['uuid']}.mp4")
+        path = _download(
+            client_s3, job["library_bucket"], job["library_key"], scratch / f"{job['uuid']}.mp4",
+            {"IfMatch": source_etag},
+        )  # fmt: skip
         kwargs = {
             "chunk_size": settings.chunk_size_kb * 1024,
             "on_session": remember,
@@ -456,7 +465,7 @@ def _upload_once(client: Any, job: dict[str, Any], metadata: Any, session: str |
         try:
             return youtube.upload_video(client, path, metadata, session_uri=session, **kwargs)
         except youtube.SessionGone as gone:
-            log.warning("%s; starting a new upload session (the old one never produced a video)", gone)
+            log.warning("%s; starting a new upload session", gone)
             return youtube.upload_video(client, path, metadata, session_uri=None, **kwargs)
 
 

@@ -10,7 +10,9 @@ Never uploading twice: the resumable session is opened explicitly and its URI ha
 (the caller stores it in the ledger) *before any byte is sent*. A retry that finds a stored session asks
 YouTube how far it got: a finished session answers with the video (no second upload), a partial one
 resumes where it stopped. Only if the session has expired (YouTube keeps them about a week) does a retry
-start a new one, and an expired session never produced a video.
+start a new one. The one window left: the worker dies after YouTube accepted the last byte and before the
+video id reached the ledger, *and* the retry comes after the session expired — then a second video is
+possible. (A crash before the session URI is stored leaves an empty session that never becomes a video.)
 
 Quota: ``quotaExceeded`` (daily project quota, reset at midnight Pacific time) and ``uploadLimitExceeded``
 (per-channel upload cap) raise QuotaExhausted with the moment to try again.
