@@ -7,6 +7,7 @@ talk to is on 127.0.0.1; nothing here falls back to a real cloud endpoint.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -97,7 +98,14 @@ def run_dag(stack, airflow_db, dagbag):
         kwargs = {"run_conf": conf or {}}
         if logical_date is not None:
             kwargs["logical_date"] = logical_date
-        return dag.test(**kwargs)
+        # dag.test() runs tasks in this process and writes the run's conf into the DAG's Param
+        # objects; restore them so one run's conf never becomes the next run's default.
+        saved = {key: copy.deepcopy(param) for key, param in dag.params.items()}
+        try:
+            return dag.test(**kwargs)
+        finally:
+            for key, param in saved.items():
+                dag.params[key] = param  # a Param value replaces the object itself
 
     return _run
 

@@ -36,11 +36,25 @@ def format_failure(context: dict[str, Any]) -> tuple[str, str]:
     dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", "?")
     run_id = getattr(dag_run, "run_id", None) or getattr(ti, "run_id", "?")
     task_id = getattr(ti, "task_id", None)
-    reason = context.get("reason") or context.get("exception") or "see the task log"
+    reason = context.get("exception") or context.get("reason") or "see the task log"
+    if not task_id:
+        failed = _failed_task_ids(dag_run)
+        if failed:
+            reason = f"failed tasks: {', '.join(failed)} ({reason})"
     where = f"{dag_id}.{task_id}" if task_id else dag_id
     subject = f"Airflow failure: {where}"[:100]
     body = f"{where} failed in run {run_id}: {reason}"
     return subject, body[:1000]
+
+
+def _failed_task_ids(dag_run: Any) -> list[str]:
+    """Failed task ids of a run, for a DAG-level callback (best effort: never raises)."""
+    try:
+        tis = dag_run.get_task_instances(state=["failed", "upstream_failed"])
+    except Exception:
+        return []
+    names = sorted({ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]" for ti in tis})
+    return names[:10] + ([f"... {len(names) - 10} more"] if len(names) > 10 else [])
 
 
 def notify_failure(context: dict[str, Any]) -> None:
