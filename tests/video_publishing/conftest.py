@@ -80,17 +80,23 @@ class Conference:
         return [u for u in self.stack.google.youtube.uploads if u["snippet"].get("title") == uuid_title]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def quick_retries(dagbag):
-    """One retry after one second for the talkbot DAGs, so failure paths finish in seconds.
+    """One retry after one second for the talkbot DAGs while a test runs, so failure paths finish in seconds.
 
-    ``dag.test()`` honours retry delays; the DAGs' production delays (minutes) would only slow tests.
+    ``dag.test()`` honours retry delays; the production delays (minutes) would only slow tests. The DAG
+    objects are shared (session ``dagbag``), so the production values are put back afterwards.
     """
+    saved = []
     for dag_id in (PUBLISH, LISTENER, RECONCILE):
         for task in dagbag.get_dag(dag_id).tasks:
+            saved.append((task, task.retries, task.retry_delay, task.retry_exponential_backoff))
             task.retries = 1
             task.retry_delay = timedelta(seconds=1)
             task.retry_exponential_backoff = False
+    yield
+    for task, retries, delay, backoff in saved:
+        task.retries, task.retry_delay, task.retry_exponential_backoff = retries, delay, backoff
 
 
 @pytest.fixture
