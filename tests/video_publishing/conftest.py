@@ -105,7 +105,10 @@ def make_conference(stack, unique_name, tmp_path_factory, quick_retries):
     created: list[Conference] = []
     workdir = tmp_path_factory.mktemp("talkbot")
 
-    def _make(talks, speakers, *, google: bool = False, publisher: str = "youtube", **extra) -> Conference:
+    def _make(
+        talks, speakers, *, google: bool = False, publisher: str = "youtube", branding: bool = False, **extra
+    ) -> Conference:
+        """``branding``: a 2 s sting and a watermark PNG in ``s3://<library>/_assets/``, named in the config."""
         n = len(created)
         slug = f"{unique_name}c{n}"
         raw, library = f"{slug}-raw", f"{slug}-library"
@@ -121,6 +124,15 @@ def make_conference(stack, unique_name, tmp_path_factory, quick_retries):
             publisher=publisher,
             **extra,
         )
+        if branding:
+            from devstack.media import make_sting, make_watermark
+
+            s3 = stack.boto3_client("s3")
+            s3.upload_file(str(make_sting(workdir / "sting.mp4")), library, "_assets/sting.mp4")
+            s3.upload_file(str(make_watermark(workdir / "logo.png")), library, "_assets/logo.png")
+            entry.update(
+                sting=f"s3://{library}/_assets/sting.mp4", watermark=f"s3://{library}/_assets/logo.png"
+            )
         conference = Conference(stack, workdir, slug, raw, library, queue_url, entry)
         conference.apply()
         created.append(conference)

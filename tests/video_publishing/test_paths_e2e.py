@@ -11,6 +11,7 @@ import json
 import pytest
 
 from devstack.net import free_port
+from include.video_publishing.media import probe
 from include.video_publishing.naming import publish_run_id
 from tests.video_publishing.conftest import LISTENER, PUBLISH, RECONCILE
 
@@ -33,6 +34,7 @@ def test_library_publisher_excluded_and_bad_input(make_conference, run_dag, dag_
         ],
         speakers=SPEAKERS,
         publisher="library",
+        branding=True,
     )
     s3 = conference.stack.boto3_client("s3")
     good = f"room2_{PUBLISHED}_000001_000009.mp4"
@@ -62,9 +64,13 @@ def test_library_publisher_excluded_and_bad_input(make_conference, run_dag, dag_
     assert note["key"] == bad_name
     assert "expected <anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4" in note["reason"]
 
-    # library publisher, triggered by hand without an ETag: link is the library URL
+    # library publisher, triggered by hand without an ETag: link is the library URL; the 2 s sting from
+    # the config is prepended to the 8 s cut
     run = run_dag(PUBLISH, conf={"bucket": conference.raw_bucket, "key": good})
     assert run.state == "success", task_states(run)
+    video = conference.workdir / "branded.mp4"
+    s3.download_file(conference.library_bucket, f"{conference.slug}/{PUBLISHED}.mp4", str(video))
+    assert abs(probe(video).duration - 10.0) <= 0.1
     link = f"https://{conference.library_bucket}.s3.amazonaws.com/{conference.slug}/{PUBLISHED}.mp4"
     row = conference.talk(PUBLISHED)
     assert (row["STATUS"], row["LINK"]) == ("published", link)
