@@ -75,7 +75,8 @@ def talkbot_sqs_listener():
         map_index_template="{{ task.conf['key'] }}",
     ).expand_kwargs(plan_runs(messages))
 
-    @task(trigger_rule="none_failed")
+    # runs when every trigger succeeded or was skipped as a duplicate (and the sensor delivered messages)
+    @task(trigger_rule="none_failed_min_one_success")
     def delete_messages(messages: list[dict] | None) -> int:
         return pipeline.delete_messages(messages)
 

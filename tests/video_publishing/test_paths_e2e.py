@@ -242,3 +242,22 @@ def test_reconcile_triggers_uploads_whose_message_was_lost(make_conference, run_
     again = run_dag(RECONCILE, conf={"dry_run": False, "min_age_minutes": 0})
     assert again.state == "success"
     assert [s for t, s in task_states(again).items() if t.startswith("trigger_publish")] == ["skipped"]
+
+
+def test_listener_batch_without_videos_is_recorded_and_deleted(
+    make_conference, run_dag, dag_runs, task_states
+):
+    conference = make_conference(talks=[], speakers=SPEAKERS, publisher="library")
+    s3, sqs = conference.stack.boto3_client("s3"), conference.stack.boto3_client("sqs")
+    s3.put_object(Bucket=conference.raw_bucket, Key="slides/deck.pdf", Body=b"%PDF")
+    sqs.send_message(QueueUrl=conference.queue_url, MessageBody="{not json")
+    before = set(dag_runs(PUBLISH))
+
+    run = run_dag(LISTENER)
+
+    assert run.state == "success", task_states(run)
+    states = task_states(run)
+    assert states["trigger_publish"] == "skipped"  # nothing to map over
+    assert states["delete_messages"] == "success"
+    assert conference.queue_depth() == 0  # the test event, the PDF upload and the malformed message
+    assert set(dag_runs(PUBLISH)) == before
