@@ -48,6 +48,7 @@ from include.video_publishing.operators import PublishVideoOperator
 
 @dag(
     doc_md=__doc__,
+    on_failure_callback=notify_failure,  # one alert per failed run, naming the failed tasks
     start_date=datetime(2026, 1, 1),
     schedule=None,
     catchup=False,
@@ -57,7 +58,6 @@ from include.video_publishing.operators import PublishVideoOperator
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
-        "on_failure_callback": notify_failure,
     },
     params={
         "bucket": Param(type="string", minLength=1, description="Raw bucket of the uploaded recording."),

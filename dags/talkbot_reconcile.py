@@ -26,6 +26,7 @@ from include.video_publishing import pipeline
 
 @dag(
     doc_md=__doc__,
+    on_failure_callback=notify_failure,  # one alert per failed run, naming the failed tasks
     start_date=datetime(2026, 1, 1),
     schedule="@daily",
     catchup=False,
@@ -34,7 +35,6 @@ from include.video_publishing import pipeline
         "owner": "talkbot",
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
-        "on_failure_callback": notify_failure,
     },
     params={
         "dry_run": Param(False, type="boolean", description="Only log the uploads that would be triggered."),

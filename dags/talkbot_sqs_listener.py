@@ -33,6 +33,7 @@ PUBLISH_DAG_ID = "talkbot_publish_video"
 
 @dag(
     doc_md=__doc__,
+    on_failure_callback=notify_failure,  # one alert per failed run, naming the failed tasks
     start_date=datetime(2026, 1, 1),
     schedule="@continuous",
     max_active_runs=1,  # @continuous requires it; one reader of the queue keeps deletes simple
@@ -41,7 +42,6 @@ PUBLISH_DAG_ID = "talkbot_publish_video"
         "owner": "talkbot",
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
-        "on_failure_callback": notify_failure,
     },
     tags=["talkbot", "s3", "video"],
 )
