@@ -570,17 +570,18 @@ def record_published(job: dict[str, Any]) -> None:
 
 
 def record_failure(job: dict[str, Any] | None) -> None:
-    """After a task finally failed: STATUS=failed in the sheet and the ledger, then fail this task too.
+    """After a task finally failed: STATUS=failed in the sheet and the ledger (the reason is already there).
 
-    This task is the DAG's only leaf, so it fails the run on purpose: the run's state must say the talk was
-    not published. ``job`` is None when inspect itself failed; inspect records its own failures.
+    ``job`` is None when inspect itself failed; inspect records its own failures. Idempotent: writes the
+    same values again on a retry.
     """
     if not job:
-        _fail("inspect_upload failed before a job existed; its reason is in its log and the ledger")
+        log.info("inspect_upload failed before a job existed; its reason is in its log and the ledger")
+        return
     conference = load_config().conference(job["conference"])
     record = _ledger_update(job, status="failed", failed_at=now())
     talks.write_status(conference, job["uuid"], "failed")
-    _fail(f"talk {job['uuid']} failed: {record.get('last_error') or 'see the failed task log'}")
+    log.error("talk %s failed: %s", job["uuid"], record.get("last_error") or "see the failed task's log")
 
 
 # -------------------------------------------------------------------------------------------- reconcile
