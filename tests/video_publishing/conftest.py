@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -156,3 +157,24 @@ def dag_runs(airflow_db):
             }
 
     return _runs
+
+
+@pytest.fixture
+def clear_and_retry(dagbag):
+    """``clear_and_retry(dag_run, conf)``: clear every task of a finished run and run them again.
+
+    ``dag.test()`` with the run's own logical date and run_after finds the same run, clears its task
+    instances and executes the whole DAG again — what "Clear" on the run does in the UI. Params are restored
+    afterwards, as ``run_dag`` does (dag.test writes the conf into the shared Param objects).
+    """
+
+    def _retry(dag_run, conf: dict):
+        dag = dagbag.get_dag(dag_run.dag_id)
+        saved = {key: copy.deepcopy(param) for key, param in dag.params.items()}
+        try:
+            return dag.test(run_conf=conf, logical_date=dag_run.logical_date, run_after=dag_run.run_after)
+        finally:
+            for key, param in saved.items():
+                dag.params[key] = param
+
+    return _retry

@@ -115,7 +115,9 @@ def test_library_publisher_excluded_and_bad_input(make_conference, run_dag, dag_
     assert len(conference.emails_to("ada@example.org")) == 1
 
 
-def test_quota_wait_then_mail_outage_then_clear_and_retry(make_conference, dagbag, task_states, monkeypatch):
+def test_quota_wait_then_mail_outage_then_clear_and_retry(
+    make_conference, run_dag, clear_and_retry, task_states, monkeypatch
+):
     """YouTube answers quotaExceeded once (the publish task defers, then uploads); the SMTP server is down
     (notify fails, the talk is recorded failed); once it is back, a clear-and-retry of the whole run sends
     each email once, uploads nothing again and ends published."""
@@ -135,10 +137,9 @@ def test_quota_wait_then_mail_outage_then_clear_and_retry(make_conference, dagba
         "extra": {"disable_ssl": True, "disable_tls": True},
     }
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp_down))
-    dag = dagbag.get_dag(PUBLISH)
     conf = {"bucket": conference.raw_bucket, "key": key}
 
-    first = dag.test(run_conf=conf)
+    first = run_dag(PUBLISH, conf=conf)
 
     assert first.state == "failed"
     states = task_states(first)
@@ -154,7 +155,7 @@ def test_quota_wait_then_mail_outage_then_clear_and_retry(make_conference, dagba
     assert conference.talk(uuid)["STATUS"] == "failed"
 
     monkeypatch.undo()  # the mail server is reachable again
-    retried = dag.test(run_conf=conf, logical_date=first.logical_date, run_after=first.run_after)
+    retried = clear_and_retry(first, conf)
 
     assert retried.run_id == first.run_id
     assert retried.state == "success", task_states(retried)

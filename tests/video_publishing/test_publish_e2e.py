@@ -16,7 +16,7 @@ TITLE = 'Exactly once: "ledgers" & <queues>'
 SPEAKERS = [("Ada Lovelace", "ada@example.org"), ("Alan Turing", "alan@example.org"), ("Grace Hopper", "")]
 
 
-def test_upload_to_published_exactly_once(make_conference, run_dag, dagbag, dag_runs, task_states):
+def test_upload_to_published_exactly_once(make_conference, run_dag, clear_and_retry, dag_runs, task_states):
     conference = make_conference(
         talks=[
             {
@@ -118,9 +118,7 @@ def test_upload_to_published_exactly_once(make_conference, run_dag, dagbag, dag_
     # every task of the first run (same logical date → same run, all tasks cleared and re-run)
     second = run_dag(PUBLISH, conf=runs[expected_run_id][1])
     assert second.state == "success", task_states(second)
-    retried = dagbag.get_dag(PUBLISH).test(
-        run_conf=runs[expected_run_id][1], logical_date=publish.logical_date, run_after=publish.run_after
-    )
+    retried = clear_and_retry(publish, runs[expected_run_id][1])
     assert retried.run_id == publish.run_id
     assert retried.state == "success", task_states(retried)
     assert len(conference.youtube_uploads(upload["snippet"]["title"])) == 1
