@@ -74,7 +74,12 @@ def main() -> None:
         fresh = fresh_import(path)
         ok = parsed is not None and parsed <= REPORT_TARGET_S and fresh <= FRESH_TARGET_S
         rows.append(
-            [path.name, f"{parsed:.3f}" if parsed is not None else "n/a", f"{fresh:.3f}", "ok" if ok else "OVER"]
+            [
+                path.name,
+                f"{parsed:.3f}" if parsed is not None else "n/a",
+                f"{fresh:.3f}",
+                "ok" if ok else "OVER",
+            ]
         )
     print(table(rows, ["dag file", "dags report s", f"fresh import s (median of {FRESH_REPEATS})", "target"]))
     print(f"targets: ≤ {REPORT_TARGET_S} s per file in `airflow dags report`, ≤ {FRESH_TARGET_S} s fresh")

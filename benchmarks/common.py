@@ -30,7 +30,10 @@ def migrated_home() -> Path:
     """A fresh AIRFLOW_HOME with a migrated SQLite database."""
     home = Path(tempfile.mkdtemp(prefix="bench-airflow-"))
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=airflow_env(home), check=True, capture_output=True
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=airflow_env(home),
+        check=True,
+        capture_output=True,
     )
     return home
 

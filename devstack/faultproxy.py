@@ -43,7 +43,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         proxy = self.server.proxy
-        if proxy.should_fail(self.command, self.path):
+        operation = (
+            "COPY" if self.command == "PUT" and self.headers.get("x-amz-copy-source") else self.command
+        )
+        if proxy.should_fail(operation, self.path):
             self.send_response(503)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(SLOW_DOWN)))
@@ -83,7 +86,8 @@ class FaultProxy:
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
         self.failure_rate = failure_rate
         self.only_prefix = only_prefix  # inject faults only into requests whose path starts with this
-        self.counts: Counter[tuple[str, str]] = Counter()  # (method, first path segment) -> requests
+        # (method, first path segment) -> requests; a PUT with x-amz-copy-source counts as "COPY"
+        self.counts: Counter[tuple[str, str]] = Counter()
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.requests = 0
