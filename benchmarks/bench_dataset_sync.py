@@ -214,25 +214,14 @@ def bench_requests_measured(endpoint: str) -> None:
     from botocore.config import Config
 
     from include.dataset_sync import layout, steps
+    from include.dataset_sync.sheet import SHEET_COLUMNS
 
     frames, bucket = 2000, "bench-requests"
     s3 = boto3.client("s3", endpoint_url=endpoint, config=Config(max_pool_connections=32))
     s3.create_bucket(Bucket=bucket)
     rng = random.Random(3)
     changed = set(rng.sample(range(frames), frames // 20))  # 5 % reclassified
-    rows = [
-        ",".join(
-            [
-                "S3_BASE_URI",
-                "ROW_INDEX",
-                "FRAME NUMBER",
-                "UNSUPERVISED CLASSIFICATION",
-                "SUPERVISED CLASSIFICATION",
-                "JONNY's RECLASSIFICATION",
-                "METADATA",
-            ]
-        )
-    ]
+    rows = [",".join(SHEET_COLUMNS)]
     puts = []
     for i in range(frames):
         frame = f"TT_S01_E01_FRM-{i:06d}"

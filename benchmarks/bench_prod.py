@@ -41,15 +41,6 @@ PUBLISH = "talkbot_publish_video"
 SYNC = "tuttle_twins_dataset_sync"
 EPISODES = ("E01", "E02", "E03", "E04")
 RARITIES = ("Common", "Uncommon", "Rare", "Epic", "Legendary")
-HEADER = [
-    "S3_BASE_URI",
-    "ROW_INDEX",
-    "FRAME NUMBER",
-    "UNSUPERVISED CLASSIFICATION",
-    "SUPERVISED CLASSIFICATION",
-    "JONNY's RECLASSIFICATION",
-    "METADATA",
-]
 
 
 def _ts(value: str | None) -> float | None:
@@ -130,8 +121,10 @@ def _seed_sync(stack) -> dict[str, list[list[str]]]:
 
 
 def _put_sheet(s3, episode: str, rows: list[list[str]]) -> None:
+    from include.dataset_sync.sheet import SHEET_COLUMNS
+
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([HEADER, *rows])
+    csv.writer(buffer, lineterminator="\n").writerows([list(SHEET_COLUMNS), *rows])
     s3.put_object(Bucket=SYNC_BUCKET, Key=f"sheets/S09{episode}.csv", Body=buffer.getvalue().encode())
 
 

@@ -15,19 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from include.dataset_sync.sheet import SHEET_COLUMNS
+
 BUCKET = "media.angel-nft.com"
 SEASON = "S01"
 EPISODES = {"E01": 180, "E02": 120}  # frames per episode
 CLASSES = ("Common", "Uncommon", "Rare", "Epic", "Legendary")
-HEADER = [
-    "S3_BASE_URI",
-    "ROW_INDEX",
-    "FRAME NUMBER",
-    "UNSUPERVISED CLASSIFICATION",
-    "SUPERVISED CLASSIFICATION",
-    "JONNY's RECLASSIFICATION",
-    "METADATA",
-]
+HEADER = list(SHEET_COLUMNS)
 CHARACTERS = ("Emily", "Ethan", "Grandpa Gene", "Space Tunnel", "Time Machine")
 
 

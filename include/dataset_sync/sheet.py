@@ -22,6 +22,16 @@ COL_UNSUPERVISED = "UNSUPERVISED CLASSIFICATION"
 COL_SUPERVISED = "SUPERVISED CLASSIFICATION"
 COL_RECLASS = "JONNY's RECLASSIFICATION"
 COL_METADATA = "METADATA"
+# Every documented column, in the order of the seed's sheets (for writing sheets and exports).
+SHEET_COLUMNS = (
+    COL_BASE_URI,
+    COL_ROW_INDEX,
+    COL_FRAME,
+    COL_UNSUPERVISED,
+    COL_SUPERVISED,
+    COL_RECLASS,
+    COL_METADATA,
+)
 # The columns the sync reads; ROW_INDEX and METADATA are informational and may be absent.
 REQUIRED_COLUMNS = (COL_BASE_URI, COL_FRAME, COL_UNSUPERVISED, COL_SUPERVISED, COL_RECLASS)
 # Class columns in priority order: the first non-empty one decides.

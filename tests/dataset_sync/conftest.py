@@ -11,16 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from include.dataset_sync import layout
+from include.dataset_sync.sheet import SHEET_COLUMNS
 
-HEADER = [
-    "S3_BASE_URI",
-    "ROW_INDEX",
-    "FRAME NUMBER",
-    "UNSUPERVISED CLASSIFICATION",
-    "SUPERVISED CLASSIFICATION",
-    "JONNY's RECLASSIFICATION",
-    "METADATA",
-]
+HEADER = list(SHEET_COLUMNS)
 SALT = "tuttle-twins-v1"
 MUTATIONS = {"CopyObject", "DeleteObjects", "DeleteObject", "PutObject"}
 
