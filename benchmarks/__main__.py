@@ -7,6 +7,7 @@ is reported and the others still run; the exit code says whether all of them ran
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -14,6 +15,8 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    # Figures are printed; the pipelines' own INFO progress logs would bury them.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     names = sorted(p.stem[len("bench_") :] for p in Path(__file__).parent.glob("bench_*.py"))
     chosen = argv or names
     unknown = sorted(set(chosen) - set(names))
