@@ -64,9 +64,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        upstream.close()
+        try:
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on this attempt (timeout) and retries on a new connection
+        finally:
+            upstream.close()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
