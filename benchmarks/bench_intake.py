@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -48,10 +47,9 @@ def _wait_for_run(db: Path, run_id: str, since: float) -> datetime:
 
 
 def main() -> None:
-    import subprocess
 
     from devstack import LocalStack, demo_talkbot
-    from devstack.demo import airflow, airflow_environment, stop_standalone, wait_healthy
+    from devstack.demo import airflow, airflow_environment, start_standalone, stop_standalone, wait_healthy
     from devstack.net import free_port
     from include.video_publishing.naming import publish_run_id
 
@@ -77,14 +75,7 @@ def main() -> None:
             demo_talkbot.DEMO_UUID, raw, warm_key, s3.head_object(Bucket=raw, Key=warm_key)["ETag"]
         )
         log_path = state / "standalone.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", "standalone"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_standalone(env, log_path)
         try:
             started = time.time()
             wait_healthy(port, process, log_path)

@@ -111,6 +111,18 @@ def seed(stack: LocalStack, workdir: Path) -> tuple[list[str], dict[str, str]]:
     return lines, variables
 
 
+def start_standalone(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``airflow standalone`` in its own process group (so SIGINT reaches all of it), logging to a file."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def wait_healthy(port: int, process: subprocess.Popen, log_path: Path) -> dict:
     url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
@@ -181,14 +193,7 @@ def run(port: int, smoke: bool, state: Path) -> int:
         seed_lines, variables = seed(stack, workdir)
         settings_lines = import_settings(env, variables)
         log_path = workdir / "standalone.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", "standalone"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_standalone(env, log_path)
         interrupted = False
         try:
             print(f"Starting airflow standalone (log: {log_path})…", flush=True)
