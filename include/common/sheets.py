@@ -6,8 +6,8 @@ forms they copy from a browser: a Google Sheets URL, a bare spreadsheet id, or a
 
 Cells are always returned and written as plain strings. Writes to Google use
 ``valueInputOption=RAW`` so a title starting with ``=`` never becomes a formula.
-Writes to an S3 CSV are read-modify-write with a conditional ``PutObject``
-(``If-Match`` on the ETag that was read), retried on conflict, so two DAG runs that
+Writes to an S3 CSV go through ``include.common.s3_objects.update_object``
+(read-modify-write with a conditional ``PutObject``, retried on conflict), so two DAG runs that
 update different rows of one CSV at the same moment never lose each other's update.
 """
 
@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 _GSHEET_URL = re.compile(r"^https?://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)")
 _GSHEET_ID = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 _GID = re.compile(r"[#&?]gid=(\d+)")
-MAX_WRITE_ATTEMPTS = 8
 
 
 class SheetError(Exception):
@@ -76,7 +72,7 @@ def read_rows(
 ) -> list[list[str]]:
     """Return the table, header row first, every row padded to the header's width."""
     if location.kind == "s3":
-        rows, _ = _read_s3_csv(location, aws_conn_id)
+        rows = _read_s3_csv(location, aws_conn_id)
     else:
         rows = _gsheets_hook(gcp_conn_id).get_values(
             spreadsheet_id=location.spreadsheet_id, range_=_a1(location.tab)
@@ -174,23 +170,23 @@ def _s3_client(aws_conn_id: str):
     return S3Hook(aws_conn_id=aws_conn_id).get_conn()
 
 
-def _read_s3_csv(location: SheetLocation, aws_conn_id: str, client=None) -> tuple[list[list[str]], str]:
-    client = client or _s3_client(aws_conn_id)
+def _read_s3_csv(location: SheetLocation, aws_conn_id: str) -> list[list[str]]:
+    client = _s3_client(aws_conn_id)
     try:
         obj = client.get_object(Bucket=location.bucket, Key=location.key)
     except client.exceptions.NoSuchKey:
         raise SheetError(f"{location}: object does not exist") from None
     text = obj["Body"].read().decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(text))), obj["ETag"]
+    return list(csv.reader(io.StringIO(text)))
 
 
 def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]], aws_conn_id: str) -> None:
-    from botocore.exceptions import ClientError
+    from include.common.s3_objects import update_object
 
-    client = _s3_client(aws_conn_id)
-    for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
-        rows, etag = _read_s3_csv(location, aws_conn_id, client)
-        rows = _pad(rows)
+    def apply(body: bytes | None) -> bytes:
+        if body is None:
+            raise SheetError(f"{location}: object does not exist")
+        rows = _pad(list(csv.reader(io.StringIO(body.decode("utf-8-sig")))))
         columns = column_index(rows[0] if rows else [])
         for row_number, column, value in updates:
             col = _require_column(columns, column, location)
@@ -199,20 +195,6 @@ def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]],
             rows[row_number - 1][col] = value
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
-        try:
-            client.put_object(
-                Bucket=location.bucket,
-                Key=location.key,
-                Body=buffer.getvalue().encode("utf-8"),
-                ContentType="text/csv",
-                IfMatch=etag,
-            )
-            return
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in {
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-            }:
-                raise
-            log.info("%s changed while writing (attempt %d), re-reading", location, attempt)
-    raise SheetError(f"{location}: gave up after {MAX_WRITE_ATTEMPTS} concurrent-write conflicts")
+        return buffer.getvalue().encode("utf-8")
+
+    update_object(_s3_client(aws_conn_id), location.bucket, location.key, apply, content_type="text/csv")

@@ -10,9 +10,9 @@ A record holds the uuid, raw bucket/key/ETag/version, the run ids that worked on
 and resumable-upload session, the link, per-address email state and the last error, plus a short history.
 
 It is what makes retries and duplicate deliveries safe: every side effect (YouTube upload, each email) is
-written here before and after it happens, and every task reads it first. Writes are read-modify-write with
-a conditional ``PutObject`` (``If-None-Match: *`` for a new record, ``If-Match: <ETag>`` otherwise),
-retried on conflict, so two writers never silently overwrite each other.
+written here before and after it happens, and every task reads it first. Writes go through
+``include.common.s3_objects.update_object`` (read-modify-write with a conditional ``PutObject``, retried on
+conflict), so two writers never silently overwrite each other.
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from include.common.s3_objects import update_object
+
 log = logging.getLogger(__name__)
 
 PREFIX = "_talkbot/ledger/"
 REJECTED_PREFIX = "_talkbot/rejected/"
 FINISHED = frozenset({"published", "excluded", "superseded"})
-MAX_ATTEMPTS = 8
 HISTORY_LIMIT = 50
-
-
-class LedgerConflict(RuntimeError):
-    """A record kept changing under us; nothing was written."""
 
 
 def now() -> str:
@@ -73,9 +70,9 @@ class Ledger:
         ``change`` may run more than once (on a write conflict it is re-applied to the fresh record), so it
         must only set fields, never count or send anything.
         """
-        key = record_key(uuid, identity)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            record, etag = self._get(key)
+
+        def apply(body: bytes | None) -> bytes:
+            record = json.loads(body) if body else {}
             record = record or {"uuid": uuid, "identity": identity, "created_at": now(), "history": []}
             before = record.get("status")
             change(record)
@@ -84,10 +81,12 @@ class Ledger:
                 history = record.setdefault("history", [])
                 history.append({"at": record["updated_at"], "status": record.get("status")})
                 del history[:-HISTORY_LIMIT]
-            if self._put(key, record, etag):
-                return record
-            log.info("ledger record %s changed while writing (attempt %d), re-reading", key, attempt)
-        raise LedgerConflict(f"s3://{self.bucket}/{key}: gave up after {MAX_ATTEMPTS} write conflicts")
+            return json.dumps(record, indent=2, sort_keys=True).encode()
+
+        stored = update_object(
+            self.client, self.bucket, record_key(uuid, identity), apply, content_type="application/json"
+        )
+        return json.loads(stored)
 
     def record_rejected(self, identity: str, details: dict[str, Any]) -> None:
         """Note an upload that breaks the naming convention (overwriting is harmless: same content)."""
@@ -105,22 +104,3 @@ class Ledger:
         except self.client.exceptions.NoSuchKey:
             return None, None
         return json.loads(obj["Body"].read()), obj["ETag"]
-
-    def _put(self, key: str, record: dict[str, Any], etag: str | None) -> bool:
-        from botocore.exceptions import ClientError
-
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=json.dumps(record, indent=2, sort_keys=True).encode(),
-                ContentType="application/json",
-                **condition,
-            )
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code")
-            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
-                return False
-            raise
-        return True
