@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 # pip on these machines warns about every local index it cannot read; keep the log readable.
 PIP_QUIET := { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install demo test test-prod lint fixes bench clean
+.PHONY: install system-deps demo test test-prod lint fixes bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv with the pinned stack
+
+# Optional Debian packages: tests that need them skip loudly without them (CI installs them).
+system-deps:  ## chromium (browser tests) and Debian's ffmpeg with ffprobe; needs root and apt
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium ffmpeg >/dev/null
+	chromium --version && ffmpeg -version | head -1
 
 demo: install  ## local stand-ins + airflow standalone on 127.0.0.1:8080, until Ctrl-C
 	$(BIN)/python -m devstack.demo
