@@ -112,13 +112,15 @@ def make_numbered_talk(
     preset: str = "veryfast",
     crf: int = 23,
     vfr: bool = False,
+    open_gop: bool = False,
 ) -> Path:
     """A talk whose every frame shows its own number (``frame_numbers`` reads it back after encoding).
 
     Audio: silence with a 1 kHz beep of 50 ms starting at every whole second, so at frame
     ``k * fps``: a render that shifts sound against picture moves the beep away from its frame.
     Colour properties are written explicitly (BT.709, limited range) so a re-encode that loses them
-    is visible. ``vfr=True`` drops every seventh frame and keeps the gaps (variable frame rate).
+    is visible. ``vfr=True`` drops every seventh frame and keeps the gaps (variable frame rate);
+    ``open_gop=True`` lets B-frames before a keyframe refer across it (no IDR cut points after the first).
     """
     picture = _numbered_picture(size, fps, duration)
     if vfr:
@@ -137,6 +139,8 @@ def make_numbered_talk(
             str(round(fps * gop_seconds)),
         ]
         video += ["-keyint_min", str(round(fps * gop_seconds)), "-sc_threshold", "0"]
+        if open_gop:
+            video += ["-x264-params", "open-gop=1"]
     colour = [
         "-color_primaries",
         "bt709",
