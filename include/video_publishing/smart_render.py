@@ -285,38 +285,36 @@ def fade_filter(fade_in: int, fade_out_start: int | None, fade_frames: int, pix_
 def audio_command(
     source: Path,
     output: Path,
-    plan: RenderPlan,
     *,
+    start: float,
+    duration: float,
+    has_audio: bool,
     fade_seconds: float,
     sting: Path | None = None,
     sting_seconds: float = 0.0,
 ) -> list[str]:
     """ffmpeg command for the cut's whole audio (and the sting's), faded, as one AAC-LC 48 kHz stereo track.
 
-    Starts at the first frame's time and lasts exactly the cut's frames, padding with silence when
-    the source's audio is shorter; a source without audio gets silence.
+    Starts at ``start`` (the first frame's time) and lasts exactly ``duration`` (the cut's frames),
+    padding with silence when the source's audio is shorter; a source without audio gets silence.
     """
-    duration = plan.duration
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error"]
-    if plan.has_audio:
-        command += ["-ss", f"{plan.seconds(plan.first_pts):.6f}", "-t", f"{duration:.6f}", "-i", str(source)]
+    if has_audio:
+        command += ["-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(source)]
     fmt = f"aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
-    chains = []
     talk = (
-        f"[0:a:0]{fmt},apad"
-        if plan.has_audio
-        else f"anullsrc=r={AUDIO_RATE}:cl=stereo,aformat=sample_fmts=fltp"
+        f"[0:a:0]{fmt},apad" if has_audio else f"anullsrc=r={AUDIO_RATE}:cl=stereo,aformat=sample_fmts=fltp"
     )
     fades = ""
     if fade_seconds > 0:
-        fades = f",afade=t=in:st=0:d={fade_seconds:g},afade=t=out:st={duration - fade_seconds:.6f}:d={fade_seconds:g}"
-    chains.append(f"{talk},atrim=end={duration:.6f}{fades}[ta]")
-    if sting is None:
-        chains[-1] = chains[-1].replace("[ta]", "[a]")
-    else:
-        index = 1 if plan.has_audio else 0
+        fades = (
+            f",afade=t=in:st=0:d={fade_seconds:g}"
+            f",afade=t=out:st={duration - fade_seconds:.6f}:d={fade_seconds:g}"
+        )
+    chains = [f"{talk},atrim=end={duration:.6f}{fades}[{'ta' if sting else 'a'}]"]
+    if sting is not None:
         command += ["-i", str(sting)]
-        chains.append(f"[{index}:a:0]{fmt},apad,atrim=end={sting_seconds:.6f}[sa]")
+        chains.append(f"[{1 if has_audio else 0}:a:0]{fmt},apad,atrim=end={sting_seconds:.6f}[sa]")
         chains.append("[sa][ta]concat=n=2:v=0:a=1[a]")
     command += ["-filter_complex", ";".join(chains), "-map", "[a]"]
     command += ["-c:a", "aac", "-profile:a", "aac_low", "-b:a", AUDIO_BITRATE, "-ar", str(AUDIO_RATE)]
@@ -536,8 +534,9 @@ def render_smart(
             (
                 "audio",
                 audio_command(
-                    source, audio, plan, fade_seconds=spec.fade_seconds, sting=sting[0] if sting else None,
-                    sting_seconds=float(sting[1] / fps) if sting else 0.0,
+                    source, audio, start=plan.seconds(plan.first_pts), duration=plan.duration,
+                    has_audio=plan.has_audio, fade_seconds=spec.fade_seconds,
+                    sting=sting[0] if sting else None, sting_seconds=float(sting[1] / fps) if sting else 0.0,
                 ),
                 plan.duration,
             ),
