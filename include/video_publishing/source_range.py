@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 PART_BYTES = 8 * 1024 * 1024
 SMALL_BOX_BYTES = 4 * 1024 * 1024  # boxes other than mdat up to this size are fetched whole
-PROBE_BYTES = 1024 * 1024  # the start of mdat: what opening the file may read to probe streams
-MARGIN_SECONDS = 2.0
+PROBE_BYTES = 64 * 1024  # the start of mdat: what opening the file reads to probe the streams
+MARGIN_SECONDS = 1.0
 RANGED, DOWNLOAD = "ranged", "download"
 
 
