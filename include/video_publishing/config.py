@@ -202,7 +202,7 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         sting=f.text("sting", required=False),
         watermark=f.text("watermark", required=False),
         fade_seconds=float(f.number("fade_seconds", default=3.0, minimum=0)),
-        chunk_minutes=float(f.number("chunk_minutes", default=10.0, minimum=0.5)),
+        chunk_minutes=float(f.number("chunk_minutes", default=10.0, minimum=0.1)),
         email=EmailSettings(sender=em.text("from", required=False), subject=subject),
     )
 

@@ -342,3 +342,43 @@ def test_watermark_source_still_renders_through_the_full_path(media, tmp_path):
     assert plan_render(media["talk"], spec).path == FULL
     with pytest.raises(ValueError, match="not the smart one"):
         render_smart(media["talk"], tmp_path / "x.mp4", spec, plan_render(media["talk"], spec))
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def test_piece_and_audio_commands_seek_half_a_frame_early_and_count_frames(media, tmp_path):
+    from include.video_publishing.smart_render import audio_command, fade_filter, piece_command
+
+    plan = plan_render(media["talk"], CUT)
+    head = piece_command(
+        media["talk"], tmp_path / "h.mp4", plan, first_pts=plan.first_pts, frames=plan.head_frames,
+        video_filter=fade_filter(1, None, plan.fade_frames),
+    )  # fmt: skip
+    assert head[head.index("-ss") + 1] == f"{CUT.start - 0.5 / FPS:.6f}"
+    assert head[head.index("-frames:v") + 1] == str(6 * FPS)
+    assert head[head.index("-profile:v") + 1] == "high"
+    assert head[head.index("-level:v") + 1] == "3"
+    assert head[head.index("-colorspace") + 1] == "1"
+    assert head[head.index("-filter_complex") + 1] == "[0:v]fade=t=in:s=0:n=75,format=yuv420p[v]"
+    audio = audio_command(
+        media["talk"], tmp_path / "a.m4a", start=4.0, duration=26.0, has_audio=True, fade_seconds=3.0,
+        sting=tmp_path / "s.mp4", sting_seconds=2.0,
+    )  # fmt: skip
+    graph = audio[audio.index("-filter_complex") + 1]
+    assert "atrim=end=26.000000,afade=t=in:st=0:d=3,afade=t=out:st=23.000000:d=3[ta]" in graph
+    assert "[1:a:0]aresample=48000" in graph
+    assert graph.endswith("[sa][ta]concat=n=2:v=0:a=1[a]")
+
+
+def test_chunks_start_at_keyframes_away_from_the_fades(media):
+    from include.video_publishing.chunked_render import chunk_filter, plan_chunks
+
+    chunks = plan_chunks(media["talk"], CUT, chunk_seconds=8.0)
+    assert [c.first_frame for c in chunks] == [0, 11 * FPS, 21 * FPS]  # source keyframes at 15 s and 25 s
+    assert sum(c.frames for c in chunks) == FRAMES
+    assert chunk_filter(chunks[0], watermark=False) == "[0:v]fade=t=in:s=0:n=75,format=yuv420p[v]"
+    assert chunk_filter(chunks[1], watermark=True) == (
+        "[1:v]format=rgba[wm];[0:v][wm]overlay=W-w-16:H-h-16,format=yuv420p[v]"
+    )
+    assert chunk_filter(chunks[2], watermark=False) == "[0:v]fade=t=out:s=50:n=75,format=yuv420p[v]"
