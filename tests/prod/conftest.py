@@ -19,7 +19,6 @@ import pytest
 from devstack.topology import CeleryTopology, services_available
 
 
-
 @pytest.fixture(scope="session")
 def prod_services():
     ok, why = services_available()
