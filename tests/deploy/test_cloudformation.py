@@ -215,6 +215,10 @@ def test_deletes_are_limited_to_the_ledger_sting_cache_and_dataset():
     assert deletes == {
         ("WorkerPolicy", "StingCache"): {"Fn::Sub": "${LibraryBucket.Arn}/_talkbot/stings/*"},
         ("WorkerPolicy", "Ledger"): {"Fn::Sub": "${LedgerBucket.Arn}/ledger/*"},
+        ("WorkerPolicy", "LedgerTransition"): [
+            {"Fn::Sub": "${LibraryBucket.Arn}/_talkbot/ledger/*"},
+            {"Fn::Sub": "${LibraryBucket.Arn}/_talkbot/rejected/*"},
+        ],
         ("WorkerPolicy", "DatasetSync"): {"Fn::Sub": "${DatasetBucket.Arn}/*"},
     }
     api = statements(main, "ApiServerPolicy")
