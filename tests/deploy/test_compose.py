@@ -210,3 +210,55 @@ def test_compose_and_the_celery_topology_describe_the_same_deployment(topology_e
     topology_kwargs = json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"])
     assert {k: compose_kwargs[k] for k in prefixes} == {k: topology_kwargs[k] for k in prefixes}
     assert not [k for k in env if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))]
+
+
+def test_init_script_bootstraps_a_fresh_database(tmp_path):
+    """Runs airflow-init's own script (paths moved from /opt/airflow into a temp dir) on SQLite."""
+    import os
+    import sqlite3
+
+    from cryptography.fernet import Fernet
+
+    spec = compose(env={**example_env(), "AIRFLOW_UID": str(os.getuid())})
+    script = spec["services"][INIT]["command"][-1]
+    opt = tmp_path / "opt-airflow"
+    (opt / "deploy").mkdir(parents=True)
+    (opt / "config").mkdir()
+    (opt / "auth").mkdir()
+    (opt / "deploy" / "pools.json").write_text(topo.POOLS_FILE.read_text())
+    talkbot_config = json.dumps({"queue_url": "https://sqs.example/q", "conferences": {}})
+    (opt / "config" / "variables.json").write_text(json.dumps({"talkbot_config": talkbot_config}))
+    script = script.replace("/opt/airflow/", f"{opt}/")
+    if os.getuid() != 0:  # only root may give the files to group 0, as the container does
+        script = re.sub(r"^chown .*$", "true", script, flags=re.MULTILINE)
+    home = tmp_path / "home"
+    fernet_key = Fernet.generate_key().decode()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__FERNET_KEY": fernet_key,  # compose sets it from AIRFLOW_FERNET_KEY
+            "AIRFLOW_ADMIN_PASSWORD": "correct horse battery staple",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+    with sqlite3.connect(home / "airflow.db") as db:  # read back what the script wrote
+        pools = dict(db.execute("SELECT pool, slots FROM slot_pool").fetchall())
+        (stored,) = db.execute("SELECT val FROM variable WHERE key = 'talkbot_config'").fetchall()
+    expected = {n: p["slots"] for n, p in json.loads(topo.POOLS_FILE.read_text()).items()}
+    assert {n: pools[n] for n in expected} == expected
+    assert json.loads(Fernet(fernet_key).decrypt(stored[0].encode())) == json.loads(talkbot_config)
+    assert json.loads((opt / "auth" / "simple_auth_manager_passwords.json").read_text()) == {
+        "admin": "correct horse battery staple"
+    }
