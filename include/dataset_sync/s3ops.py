@@ -62,9 +62,17 @@ def list_keys(client, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
-def list_sources(client, source_prefixes: Iterable[str]) -> list[str]:
-    """``bucket/key`` of every object under the given ``bucket/prefix/`` prefixes, one walk each."""
+def list_sources(client, source_prefixes: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """``bucket/key`` of every object under the given ``bucket/prefix/`` prefixes, one walk each.
+
+    A bucket that does not exist holds no sources (its frames count as missing). Any other
+    error (access denied, throttling beyond the retries) is returned per prefix,
+    ``{prefix: error}``, so only the episodes reading from that prefix are affected.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     found: list[str] = []
+    failed: dict[str, str] = {}
     for full_prefix in minimal_prefixes(source_prefixes):
         bucket, prefix = split_source(full_prefix)
         try:
@@ -72,9 +80,13 @@ def list_sources(client, source_prefixes: Iterable[str]) -> list[str]:
         except client.exceptions.NoSuchBucket:
             log.warning("Source bucket %s does not exist; its frames count as missing", bucket)
             continue
+        except (BotoCoreError, ClientError) as err:
+            log.error("Listing s3://%s failed: %s", full_prefix, err)
+            failed[full_prefix] = str(err)
+            continue
         log.info("Listed %d source objects under s3://%s", len(keys), full_prefix)
         found.extend(f"{bucket}/{k}" for k in keys)
-    return found
+    return found, failed
 
 
 class _Progress:

@@ -73,7 +73,11 @@ def test_broken_sheet_and_manifest_protect_their_objects_and_alert(
     assert any(DAG_ID in b["Message"] and run.run_id in b["Message"] for b in bodies), bodies
 
 
-def test_mass_delete_guard_dry_run_and_override(season, run_dag, s3_calls):
+def test_guard_in_a_dry_run_and_allow_mass_delete(season, run_dag, s3_calls):
+    """The per-episode guard reports in a dry run without waiting; allow_mass_delete applies held changes.
+
+    (A real run that holds something waits for a person: tests/dataset_sync/test_e2e_approval.py.)
+    """
     keys = synced(season, "S01E01", range(1, 11))
     season.put_csv_sheet("S01E01", [sheet_row("S01E01", n, unsup="Rare") for n in range(1, 11)])
     season.put_manifest()
@@ -82,23 +86,21 @@ def test_mass_delete_guard_dry_run_and_override(season, run_dag, s3_calls):
     before = season.snapshot()
 
     s3_calls.clear()
-    run = run_dag(DAG_ID, conf=season.conf())
-    assert run.state == "failed"
-    assert season.snapshot() == before
-    assert s3_calls.mutations(season.bucket, layout.ML_PREFIX) == 0
-    guard = season.run_json(run, "plan.json")["guard"]
-    assert guard["tripped"]
-    assert "deletes 6 of 10" in guard["message"]
-    assert "allow_mass_delete" in guard["message"]
-
-    s3_calls.clear()
     run = run_dag(DAG_ID, conf=season.conf(dry_run=True))
     assert run.state == "success"
     assert season.snapshot() == before
     assert s3_calls.mutations(season.bucket, layout.ML_PREFIX) == 0
-    plan_csv = season.body(f"tuttle_twins/sync_runs/{run.run_id}/plan.csv").decode().splitlines()
-    assert sorted(line.rsplit(",", 1)[1] for line in plan_csv[1:]) == sorted(keys[4:])
+    plan = season.run_json(run, "plan.json")
+    [hold] = plan["held"]
+    assert (hold["episode"], hold["deletes"], hold["existing"]) == ("S01E01", 6, 10)
+    assert "deletes 6 of its 10 objects" in hold["reason"]
+    assert "max_episode_delete_fraction=0.2" in hold["reason"]
+    assert hold["examples"][0] in keys[4:]
+    assert season.run_json(run, "report.json")["held"][0]["outcome"] == "dry run"
+    held_csv = season.body(f"tuttle_twins/sync_runs/{run.run_id}/held_plan.csv").decode().splitlines()
+    assert sorted(line.split(",")[5] for line in held_csv[1:]) == sorted(keys[4:])
 
     run = run_dag(DAG_ID, conf=season.conf(allow_mass_delete=True))
     assert run.state == "success"
     assert set(season.snapshot()) == set(keys[:4])
+    assert season.run_json(run, "report.json")["held"][0]["outcome"] == "applied (allow_mass_delete)"
