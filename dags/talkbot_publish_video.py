@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.common.alerts import notify_failure
-from include.video_publishing import pipeline
+from include.video_publishing import publish
 from include.video_publishing.operators import PublishVideoOperator
 
 
@@ -77,23 +77,23 @@ from include.video_publishing.operators import PublishVideoOperator
 def talkbot_publish_video():
     @task
     def inspect_upload(params: dict | None = None) -> dict:
-        return pipeline.inspect_upload(params["bucket"], params["key"], params["etag"], params["version_id"])
+        return publish.inspect_upload(params["bucket"], params["key"], params["etag"], params["version_id"])
 
     @task(pool="render", execution_timeout=timedelta(hours=3))
     def render_video(job: dict) -> dict:
-        return pipeline.render_upload(job)
+        return publish.render_video(job)
 
     @task
     def notify_speakers(job: dict) -> dict:
-        return pipeline.notify_speakers(job)
+        return publish.notify_speakers(job)
 
     @task
     def record_link(job: dict) -> None:
-        pipeline.record_published(job)
+        publish.record_link(job)
 
     @task(trigger_rule="one_failed")
     def record_failure() -> None:
-        pipeline.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
+        publish.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
 
     job = inspect_upload()
     rendered = render_video(job)

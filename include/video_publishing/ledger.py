@@ -11,7 +11,7 @@ and resumable-upload session, the link, per-address email state and the last err
 
 It is what makes retries and duplicate deliveries safe: every side effect (YouTube upload, each email) is
 written here before and after it happens, and every task reads it first. Writes go through
-``include.common.s3_objects.update_object`` (read-modify-write with a conditional ``PutObject``, retried on
+``include.common.s3.update_object`` (read-modify-write with a conditional ``PutObject``, retried on
 conflict), so two writers never silently overwrite each other.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from include.common.s3_objects import update_object
+from include.common import s3
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def record_key(uuid: str, identity: str) -> str:
 class Ledger:
     """Records of one library bucket, read and written through ``aws_conn_id``."""
 
-    def __init__(self, bucket: str, aws_conn_id: str = "aws_default", client: Any = None) -> None:
+    def __init__(self, bucket: str, aws_conn_id: str = s3.AWS_CONN_ID, client: Any = None) -> None:
         self.bucket = bucket
         self.aws_conn_id = aws_conn_id
         self._client = client
@@ -54,9 +54,7 @@ class Ledger:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-            self._client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+            self._client = s3.client(self.aws_conn_id)
         return self._client
 
     def read(self, uuid: str, identity: str) -> dict[str, Any] | None:
@@ -83,7 +81,7 @@ class Ledger:
                 del history[:-HISTORY_LIMIT]
             return json.dumps(record, indent=2, sort_keys=True).encode()
 
-        stored = update_object(
+        stored = s3.update_object(
             self.client, self.bucket, record_key(uuid, identity), apply, content_type="application/json"
         )
         return json.loads(stored)
