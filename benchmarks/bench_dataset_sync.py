@@ -304,10 +304,11 @@ def bench_requests_measured(endpoint: str) -> None:
 
 # -- 3: apply throughput -----------------------------------------------------------------------
 def bench_apply(endpoint: str) -> None:
+    from include.common import s3
     from include.dataset_sync import s3ops
 
     bucket = "bench-apply"
-    hook = s3ops.s3_hook("bench_aws", CONCURRENCY)
+    hook = s3.hook("bench_aws", CONCURRENCY)
     client = hook.get_conn()
     client.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(16) as pool:

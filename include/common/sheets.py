@@ -24,6 +24,8 @@ import io
 import re
 from dataclasses import dataclass
 
+from include.common import s3
+
 _GSHEET_URL = re.compile(r"^https?://docs\.google\.com/(?:[^?#]*/)?d/([A-Za-z0-9_-]+)")
 _GSHEET_ID = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 _GID = re.compile(r"[#&?]gid=(\d+)")
@@ -51,8 +53,8 @@ class SheetLocation:
         if not value:
             raise ValueError("sheet location is empty")
         if value.startswith("s3://"):
-            bucket, _, key = value[len("s3://") :].partition("/")
-            if not bucket or not key:
+            bucket, key = s3.parse_url(value, field="sheet location")
+            if not key:
                 raise ValueError(f"sheet location {value!r}: expected s3://bucket/key.csv")
             return cls(kind="s3", bucket=bucket, key=key)
         match = _GSHEET_URL.match(value)
@@ -196,14 +198,8 @@ def _pad(rows: list[list[str]]) -> list[list[str]]:
     return [r + [""] * (width - len(r)) for r in rows]
 
 
-def _s3_client(aws_conn_id: str):
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
-
-
 def _read_s3_csv(location: SheetLocation, aws_conn_id: str) -> list[list[str]]:
-    client = _s3_client(aws_conn_id)
+    client = s3.client(aws_conn_id)
     try:
         obj = client.get_object(Bucket=location.bucket, Key=location.key)
     except client.exceptions.NoSuchKey:
@@ -213,8 +209,6 @@ def _read_s3_csv(location: SheetLocation, aws_conn_id: str) -> list[list[str]]:
 
 
 def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]], aws_conn_id: str) -> None:
-    from include.common.s3 import update_object
-
     def apply(body: bytes | None) -> bytes:
         if body is None:
             raise SheetError(f"{location}: object does not exist")
@@ -229,4 +223,4 @@ def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]],
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         return buffer.getvalue().encode("utf-8")
 
-    update_object(_s3_client(aws_conn_id), location.bucket, location.key, apply, content_type="text/csv")
+    s3.update_object(s3.client(aws_conn_id), location.bucket, location.key, apply, content_type="text/csv")

@@ -17,6 +17,8 @@ import math
 import re
 from typing import Any
 
+from include.common import s3
+from include.common.tasks import fail
 from include.dataset_sync import layout
 from include.dataset_sync.config import MAX_CHUNKS, SyncConfig
 from include.dataset_sync.manifest import EpisodeSpec, ManifestError, parse_manifest, season_of_manifest_key
@@ -32,22 +34,14 @@ def _results(mapped: Any) -> list[dict[str, Any]]:
     return list(mapped[:]) if mapped else []
 
 
-def _fail(message: str) -> Exception:
-    """The run must end failed (mass-delete guard, unreadable sheets) and retrying will not help."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    return AirflowFailException(message)
-
-
 def run_prefix(run_id: str) -> str:
     """Where a run's plan, chunks and report live (outside ``ML/``)."""
     return f"{layout.SYNC_RUNS_PREFIX}{run_id}/"
 
 
 def s3_client(cfg: SyncConfig):
-    from include.dataset_sync import s3ops
-
-    hook = s3ops.s3_hook(cfg.aws_conn_id, cfg.copy_concurrency)
+    """The S3 hook and client of a run: the shared factory, pooled for ``copy_concurrency`` threads."""
+    hook = s3.hook(cfg.aws_conn_id, cfg.copy_concurrency)
     return hook, hook.get_conn()
 
 
@@ -592,7 +586,7 @@ def delete_chunk(chunk_key: str, params: dict[str, Any]) -> int:
     log.info("Deleting %d object(s) from %s", len(valid), chunk_key)
     deleted = s3ops.delete_keys(hook, cfg.bucket, valid)
     if refused:
-        raise _fail(
+        fail(
             f"{chunk_key}: refused {len(refused)} key(s) outside the managed layout "
             f"{layout.ML_PREFIX}<split>/<class>/<frame>.jpg, e.g. {refused[:5]}"
         )
@@ -704,7 +698,7 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
             f"{len(failures)} episode(s)/manifest(s) could not be read; their objects were left untouched: {lines}"
         )
     if problems:
-        raise _fail(" | ".join(problems))
+        fail(" | ".join(problems))
     return {"episodes": len(episodes), "failures": 0, "held": len(held)}
 
 
