@@ -178,6 +178,13 @@ def airflow(stack, tmp_path_factory):
         api.wait(passwords_file.exists, "the generated passwords")
         api.passwords = json.loads(passwords_file.read_text())
         api.wait(lambda: api.status("GET", f"/api/v2/dags/{DAG_ID}") == 200, f"{DAG_ID} to be parsed", 180)
+        # Unpausing a @daily DAG makes the scheduler create the latest interval's run (default
+        # bucket). It is not part of these tests and would hold the one active-run slot: end it.
+        scheduled = api.wait(
+            lambda: [r for r in api.runs() if r["run_type"] == "scheduled"], "the scheduled run", 120
+        )
+        for run in scheduled:
+            api._call("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", {"state": "success"})
         api.alert_queue = queue
         api.sqs = sqs
         yield api
@@ -255,7 +262,7 @@ def test_held_episode_and_season_rejected_then_approved(airflow, season):
     assert "| S01E03 | its sheet has no valid target row" in request["body"]
     assert "| S02 (season) | its manifest tuttle_twins/manifests/S02-episodes.json is gone" in request["body"]
     assert "| 10 | 10 |" in request["body"]  # E03: 10 deletes of its 10 objects
-    assert keys["S01E03"][0] in request["body"]
+    assert sum(key in request["body"] for key in keys["S01E03"]) == 3  # three example keys
     assert f"s3://{season.bucket}/tuttle_twins/sync_runs/{run_id}/plan.csv" in request["body"]
     waiting = airflow.wait(lambda: [m for m in alerts(airflow) if run_id in m], "the approval alert", 60)
     assert "required_actions" in waiting[0]
