@@ -18,7 +18,7 @@ is held; the other episodes are applied as usual.
 A held episode's actions (copies and deletes) are all left out of the run's apply; they are
 applied only after an approval (``steps.plan_held``), or at once with ``allow_mass_delete``.
 
-Pure functions over the planner's per-episode counts; no I/O.
+Pure functions over the planner's per-episode counts (pandas frames); no I/O.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the DAG file imports this module at parse time: no pandas import here
+    import pandas as pd
 
 _SEASON = re.compile(r"^(S\d+)E\d+$")
 EXAMPLES = 3

@@ -21,6 +21,7 @@ from include.common import s3
 from include.common.tasks import fail
 from include.dataset_sync import layout
 from include.dataset_sync.config import MAX_CHUNKS, SyncConfig
+from include.dataset_sync.guards import season_of
 from include.dataset_sync.manifest import EpisodeSpec, ManifestError, parse_manifest, season_of_manifest_key
 
 log = logging.getLogger(__name__)
@@ -659,7 +660,7 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     for episode, counts in plan.get("episodes", {}).items():
         episodes.setdefault(episode, {**counts, "status": "not in manifests"})
     for episode, stats in episodes.items():
-        if episode in held_names or episode[:3] in held_names:
+        if episode in held_names or season_of(episode) in held_names:
             stats["status"] = "HELD"
     failures = (
         [{"episode": s["episode"], "error": s.get("error", "")} for s in loaded if s.get("status") != "ok"]
