@@ -37,6 +37,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -365,14 +366,6 @@ def _piece_packets(piece: Piece) -> Iterator[av.Packet]:
             yield packet
 
 
-def _with_parameter_sets(packet: av.Packet, prefix: bytes, length_size: int) -> bytes:
-    """The packet's bytes, with its piece's SPS/PPS in front when it is a keyframe that lacks them."""
-    data = bytes(packet)
-    if packet.is_keyframe and NAL_SPS not in nal_types(data, length_size):
-        return prefix + data
-    return data
-
-
 def _piece_delay(piece: Piece, tb: Fraction) -> Fraction:
     """How far the piece's first decode time lies before its first presentation time, in ``tb`` units."""
     first = next(_piece_packets(piece), None)
@@ -402,11 +395,13 @@ def _joined_video(
             if last_dts is not None and dts <= last_dts:
                 raise RenderError(f"decode times would not rise at {piece.path.name} ({dts} ≤ {last_dts})")
             last_dts = dts
-            copy = av.Packet(_with_parameter_sets(packet, prefix, length_size))
-            copy.pts, copy.dts, copy.time_base = pts, dts, tb
-            copy.is_keyframe = packet.is_keyframe
-            copy.stream = stream
             stats.bytes_copied += packet.size
+            copy = packet
+            if packet.is_keyframe and NAL_SPS not in nal_types(bytes(packet), length_size):
+                copy = av.Packet(prefix + bytes(packet))  # only IDRs are rewritten; the rest pass as they are
+                copy.is_keyframe = True
+            copy.pts, copy.dts, copy.time_base = pts, dts, tb
+            copy.stream = stream
             count += 1
             done += 1
             if done % 500 == 0:
@@ -541,11 +536,18 @@ def render_smart(
                 plan.duration,
             ),
         ]  # fmt: skip
-        for name, command, seconds in steps:
+
+        # head, tail and audio are independent: run together, the single-threaded AAC encoder and
+        # the x264 pieces share the cores instead of waiting for each other
+        def encode(name: str, command: list[str], seconds: Fraction) -> None:
             began = time.monotonic()
             run_ffmpeg(command, float(seconds), _quiet)
             timings[name] = time.monotonic() - began
             note(f"smart render: {name} encoded in {timings[name]:.1f} s")
+
+        with ThreadPoolExecutor(max_workers=len(steps)) as pool:
+            for done in [pool.submit(encode, *step) for step in steps]:
+                done.result()
         pieces = [
             Piece(head, plan.head_frames),
             Piece(source, plan.middle_frames, first_pts=plan.middle_pts, stop_pts=plan.tail_pts),
