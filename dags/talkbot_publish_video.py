@@ -102,7 +102,9 @@ def talkbot_publish_video():
 
         return talk_render.render_chunk_upload(job, chunk)
 
-    @task(pool="render", trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(hours=1))
+    @task(
+        trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(hours=1)
+    )  # a copy, no encode
     def join_chunks(job: dict, chunks: list[dict] | None) -> dict:
         return publish.join_chunks(job, chunks)
 

@@ -8,7 +8,7 @@ the cut is built from pieces that share the source's codec parameters:
 * **middle** — that keyframe → the last clean keyframe at or before the start of the fade-out,
   copied packet for packet from the source (no decode, no encode);
 * **tail** — that keyframe → cut end, re-encoded with the fade-out;
-* the **sting**, when configured, encoded once to the same parameters (cached by ``stings``) and
+* the **sting**, when configured, encoded once to the same parameters (cached by ``talk_render``) and
   joined in front;
 * the **audio** of the whole cut (and the sting) re-encoded with its fades in one AAC stream.
 
