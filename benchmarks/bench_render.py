@@ -25,6 +25,7 @@ Run with ``nice``; on a shared machine set ``BENCH_RENDER_FULL_MINUTES``/``BENCH
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -62,6 +63,8 @@ CUT_START = 120.0
 LONG_CUT_START = 3600.0
 CHUNK_SECONDS = float(os.environ.get("BENCH_RENDER_CHUNK_SECONDS", "300"))
 FADE = 3.0
+REPS = int(os.environ.get("BENCH_RENDER_REPS", "3"))
+FULL_REPS = int(os.environ.get("BENCH_RENDER_FULL_REPS", "2"))
 
 
 def recording(minutes: int) -> Path:
@@ -187,21 +190,38 @@ def main() -> None:
         out = Path(scratch)
         plan = plan_render(twenty, spec)
         print(f"plan: {plan.path} — {plan.reason}", flush=True)
-        started = time.perf_counter()
-        parts = render_smart(twenty, out / "smart.mp4", spec, plan, threads=THREADS, verify=False).timings
-        smart = time.perf_counter() - started
-        print(f"  smart render {smart:.1f} s {parts}", flush=True)
-        floor = floor_seconds(twenty, spec, out)
-        print(f"  floor {sum(floor.values()):.1f} s {floor}", flush=True)
         full_spec = RenderSpec(CUT_START, CUT_START + FULL_MINUTES * 60, FADE)
-        full_measured = timed(
-            lambda: render_talk(twenty, out / "full.mp4", full_spec, threads=THREADS, verify=False)
-        )
-        print(f"  full render of {FULL_MINUTES:g} min {full_measured:.1f} s", flush=True)
-        chunked_measured, chunks = chunked_seconds(twenty, full_spec, out)
-        print(
-            f"  chunked render of {FULL_MINUTES:g} min {chunked_measured:.1f} s ({chunks} chunks)", flush=True
-        )
+        runs: dict[str, list] = {"smart": [], "floor": [], "full": [], "chunked": []}
+        # side by side: alternate the cases, reversing the order every other repetition; medians compared
+        for rep in range(REPS):
+            pairs = [("smart", "floor"), ("full", "chunked")] if rep < FULL_REPS else [("smart", "floor")]
+            for pair in pairs:
+                for name in pair if rep % 2 == 0 else reversed(pair):
+                    if name == "smart":
+                        started = time.perf_counter()
+                        parts = render_smart(
+                            twenty, out / "smart.mp4", spec, plan, threads=THREADS, verify=False
+                        )
+                        runs[name].append((time.perf_counter() - started, parts.timings))
+                    elif name == "floor":
+                        runs[name].append(floor_seconds(twenty, spec, out))
+                    elif name == "full":
+                        runs[name].append(
+                            timed(
+                                lambda: render_talk(
+                                    twenty, out / "full.mp4", full_spec, threads=THREADS, verify=False
+                                )
+                            )
+                        )
+                    else:
+                        runs[name].append(chunked_seconds(twenty, full_spec, out))
+                    print(f"  rep {rep + 1} {name}: {runs[name][-1]}", flush=True)
+        smart_runs = sorted(runs["smart"], key=lambda r: r[0])
+        smart, parts = smart_runs[len(smart_runs) // 2]
+        floor = sorted(runs["floor"], key=lambda f: sum(f.values()))[len(runs["floor"]) // 2]
+        full_measured = statistics.median(runs["full"])
+        chunked_measured = statistics.median(r[0] for r in runs["chunked"])
+        chunks = runs["chunked"][0][1]
     scale = CUT_MINUTES / FULL_MINUTES
     full, chunked = full_measured * scale, chunked_measured * scale
     scaled = "" if scale == 1 else f" (measured on {FULL_MINUTES:g} min: {full_measured:.1f} s, × {scale:g})"
