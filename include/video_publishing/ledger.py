@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from include.common.s3_objects import update_object
+from include.ui_views.summaries import note_ledger_record
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Ledger:
         stored = update_object(
             self.client, self.bucket, record_key(uuid, identity), apply, content_type="application/json"
         )
-        return json.loads(stored)
+        return note_ledger_record(self, json.loads(stored))
 
     def record_rejected(self, identity: str, details: dict[str, Any]) -> None:
         """Note an upload that breaks the naming convention (overwriting is harmless: same content)."""
