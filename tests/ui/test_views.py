@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.ui.conftest import OTHER_DAG, api
+from tests.ui.conftest import OTHER_DAG
+from tests.ui.server import api
 
 pytestmark = pytest.mark.e2e
 
@@ -153,9 +154,18 @@ def test_datasets_view(page, api_server, screenshots):
 def _tab_frame(page, api_server, dag_id: str, run_id: str):
     page.goto(f"{api_server['base']}/dags/{dag_id}/runs/{quote(run_id, safe='')}/plugin/media-run")
     page.wait_for_selector("iframe", timeout=30000)
-    frame = next(f for f in page.frames if "/media-views/run/" in f.url)
-    frame.wait_for_load_state()
-    return frame
+    return _frame(page, "/media-views/run/")
+
+
+def _frame(page, fragment: str):
+    """The iframe the Airflow UI opened on one of our pages, once it has loaded."""
+    for _ in range(100):
+        found = [f for f in page.frames if fragment in f.url]
+        if found:
+            found[0].wait_for_load_state()
+            return found[0]
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no frame on {fragment} in {[f.url for f in page.frames]}")
 
 
 def test_run_tabs_in_the_airflow_ui(page, api_server, screenshots):
@@ -185,4 +195,24 @@ def test_run_tabs_in_the_airflow_ui(page, api_server, screenshots):
     assert frame.inner_text("main").strip() == (
         f"The Media tab shows talkbot_publish_video and tuttle_twins_dataset_sync runs; {OTHER_DAG} has nothing to show here."
     )
+    assert page.errors == [], page.errors
+
+
+def test_top_level_entries_open_the_views_inside_airflow(page, api_server, screenshots):
+    talks = api_server["data"]["talks"]
+    page.goto(f"{api_server['base']}/plugin/media-talks")
+    page.wait_for_selector("iframe", timeout=30000)
+    page.get_by_role("link", name="Talks", exact=True).wait_for(timeout=20000)  # top-level nav entries
+    assert (
+        page.get_by_role("link", name="Datasets", exact=True)
+        .get_attribute("href")
+        .endswith("/plugin/media-datasets")
+    )
+    frame = _frame(page, "/media-views/talks/")
+    frame.wait_for_selector("table.talks tbody tr")
+    frame.wait_for_function(
+        "document.querySelectorAll('.chart[data-rendered=\"1\"]').length >= 1", timeout=20000
+    )
+    assert frame.locator("table.talks tbody tr").count() == len(talks.statuses)
+    page.screenshot(path=str(screenshots / "talks-in-airflow.png"))
     assert page.errors == [], page.errors
