@@ -95,7 +95,7 @@ def _seed_dataset(s3) -> tuple[float, float, str]:
     note_s = 0.0
     run_id = ""
     for r in range(RUNS):
-        run_id = f"scheduled__2026-10-{1 + r:02d}T00:00:00+00:00"
+        run_id = f"manual__2026-10-{1 + r:02d}T00:00:00+00:00"
         report = {
             "run_id": run_id, "dry_run": False, "planned": True, "problems": [], "failures": [],
             "plan": {"guard": {"tripped": False, "allowed_deletes": 200000, "message": ""}, "deletes": 100, "copies": 200},

@@ -17,6 +17,7 @@ from include.ui_views.talks import STATUS_COLOURS, STATUSES
 CLASS_ORDER = ["Common", "Uncommon", "Rare", "Epic", "Legendary"]
 KIND_COLOURS = ["#1e88e5", "#7e57c2", "#e53935", "#fb8c00", "#8d6e63", "#fdd835"]
 WIDTH = "container"
+PLACEHOLDER = alt.NamedData(name="rows")
 
 
 def embed(spec: dict[str, Any]) -> Markup:
@@ -24,15 +25,20 @@ def embed(spec: dict[str, Any]) -> Markup:
     return Markup(json.dumps(spec, separators=(",", ":")).replace("</", "<\\/"))  # noqa: S704 (escaped JSON)
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    return chart.configure_view(stroke=None).to_dict(validate=False)
+def _spec(chart: alt.TopLevelMixin, values: list[dict[str, Any]]) -> dict[str, Any]:
+    """The chart's spec with ``values`` as its data. Charts are built on a named placeholder and the
+    rows put in afterwards: Altair would otherwise walk every row through its schema (≈ 3 s for 5,000)."""
+    spec = chart.configure_view(stroke=None).to_dict(validate=False)
+    spec["data"] = {"values": values}
+    spec.pop("datasets", None)
+    return spec
 
 
 def status_counts(counts: dict[str, int]) -> dict[str, Any]:
     """Talks per status, in the pipeline's order and colours."""
     data = [{"status": s, "talks": counts.get(s, 0)} for s in STATUSES]
     chart = (
-        alt.Chart(alt.Data(values=data))
+        alt.Chart(PLACEHOLDER)
         .mark_bar()
         .encode(
             x=alt.X("talks:Q", title="talks", axis=alt.Axis(tickMinStep=1, format="d")),
@@ -46,13 +52,13 @@ def status_counts(counts: dict[str, int]) -> dict[str, Any]:
         )
         .properties(width=WIDTH, height=160)
     )
-    return _spec(chart)
+    return _spec(chart, data)
 
 
 def talk_timeline(events: list[dict[str, str]]) -> dict[str, Any]:
     """One mark per dated event of a talk (statuses, emails, YouTube, errors) on a time axis."""
     chart = (
-        alt.Chart(alt.Data(values=events))
+        alt.Chart(PLACEHOLDER)
         .mark_point(filled=True, size=120)
         .encode(
             x=alt.X("at:T", title=None),
@@ -62,13 +68,13 @@ def talk_timeline(events: list[dict[str, str]]) -> dict[str, Any]:
         )
         .properties(width=WIDTH, height=140)
     )
-    return _spec(chart)
+    return _spec(chart, events)
 
 
 def composition_by_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Frames per split, stacked by class."""
     chart = (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(PLACEHOLDER)
         .mark_bar()
         .encode(
             x=alt.X("sum(frames):Q", title="frames"),
@@ -79,7 +85,7 @@ def composition_by_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
         )
         .properties(width=WIDTH, height=120)
     )
-    return _spec(chart)
+    return _spec(chart, rows)
 
 
 def composition_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,7 +97,7 @@ def composition_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
         bind=alt.binding_select(options=["all", *seasons], name="season "),
     )
     chart = (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(PLACEHOLDER)
         .mark_bar()
         .encode(
             x=alt.X("episode:N", title=None, axis=alt.Axis(labelAngle=-60)),
@@ -110,7 +116,7 @@ def composition_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
         .properties(width={"step": 22}, height=90)
         .facet(row=alt.Row("split:N", sort=["train", "validation", "test"], title=None))
     )
-    return _spec(chart)
+    return _spec(chart, rows)
 
 
 def changes_over_time(rows: list[dict[str, Any]], episodes: list[str]) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def changes_over_time(rows: list[dict[str, Any]], episodes: list[str]) -> dict[s
         bind=alt.binding_select(options=["all", *episodes], name="episode "),
     )
     chart = (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(PLACEHOLDER)
         .mark_bar()
         .encode(
             x=alt.X(
@@ -140,13 +146,13 @@ def changes_over_time(rows: list[dict[str, Any]], episodes: list[str]) -> dict[s
         .transform_filter("episode == 'all' || datum.episode == episode")
         .properties(width=WIDTH, height=220)
     )
-    return _spec(chart)
+    return _spec(chart, rows)
 
 
 def run_changes_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One run's changes per episode."""
     chart = (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(PLACEHOLDER)
         .mark_bar()
         .encode(
             x=alt.X("episode:N", title=None, axis=alt.Axis(labelAngle=-60)),
@@ -158,4 +164,4 @@ def run_changes_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
         )
         .properties(width=WIDTH, height=200)
     )
-    return _spec(chart)
+    return _spec(chart, rows)
