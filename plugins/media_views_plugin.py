@@ -6,8 +6,10 @@ it: two top-level pages (Talks, Datasets) and a tab on every DAG run ("Media", w
 that it has nothing for other DAGs: the UI offers plugin tabs by destination, not by DAG).
 
 Plugin apps are mounted without authentication; every route of ``media_views.app`` depends on the API
-server's own security dependencies. The app is imported on its first request (``LazyApp``), so loading
-plugins in schedulers and workers costs nothing.
+server's own security dependencies. The app is imported lazily (``LazyApp``), so loading plugins in
+schedulers and workers costs nothing; in the API server a pass-through root middleware (``WarmUp``),
+built when the server handles its first request of any kind, imports it in a background thread, so
+the first person to open a view does not wait for FastAPI, Jinja and Altair to load.
 """
 
 from __future__ import annotations
@@ -28,19 +30,39 @@ class LazyApp:
         self._app = None
         self._lock = threading.Lock()
 
-    async def __call__(self, scope, receive, send) -> None:
+    def load(self):
         if self._app is None:
             with self._lock:
                 if self._app is None:
-                    self._app = importlib.import_module(self.module).app
-        await self._app(scope, receive, send)
+                    module = importlib.import_module(self.module)
+                    module.warm_up()
+                    self._app = module.app
+        return self._app
+
+    async def __call__(self, scope, receive, send) -> None:
+        await (self._app or self.load())(scope, receive, send)
+
+
+APP = LazyApp("media_views.app")
+
+
+class WarmUp:
+    """Root middleware of the API server that only starts loading the views in the background."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        threading.Thread(target=APP.load, name="media-views-warm-up", daemon=True).start()
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
 
 
 class MediaViewsPlugin(AirflowPlugin):
     name = "media_views"
     fastapi_apps = [  # noqa: RUF012 (AirflowPlugin's interface is class attributes)
-        {"name": "media_views", "app": LazyApp("media_views.app"), "url_prefix": URL_PREFIX}
+        {"name": "media_views", "app": APP, "url_prefix": URL_PREFIX}
     ]
+    fastapi_root_middlewares = [{"name": "media_views_warm_up", "middleware": WarmUp}]  # noqa: RUF012
     external_views = [  # noqa: RUF012
         {
             "name": "Talks",

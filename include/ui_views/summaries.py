@@ -127,11 +127,15 @@ def note_ledger_record(ledger: Any, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def rebuild_talk_summaries(client: Any, bucket: str, ledger_prefix: str, workers: int = 16) -> dict[str, int]:
+def rebuild_talk_summaries(
+    client: Any, bucket: str, ledger_prefix: str, ensure: Iterable[str] = (), workers: int = 16
+) -> dict[str, int]:
     """Recompute every conference's talk summary from the ledger records; returns records per conference.
 
     One listing plus one GET per record (in ``workers`` threads); entries written meanwhile by the
-    pipeline are kept when newer (the same merge as ``note_ledger_record``).
+    pipeline are kept when newer (the same merge as ``note_ledger_record``). The conferences named in
+    ``ensure`` get a summary even without records, so a conference with no upload yet is not rebuilt on
+    every page view.
     """
     keys = [k for k in _list_keys(client, bucket, ledger_prefix) if k.endswith(".json")]
     log.info("rebuilding talk summaries from %d ledger record(s) under s3://%s/%s", len(keys), bucket, ledger_prefix)  # fmt: skip
@@ -147,6 +151,8 @@ def rebuild_talk_summaries(client: Any, bucket: str, ledger_prefix: str, workers
     by_conference: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_conference.setdefault(record["conference"], []).append(talk_entry(record))
+    for conference in ensure:
+        by_conference.setdefault(conference, [])
     for conference, entries in by_conference.items():
         update_object(
             client,

@@ -145,7 +145,7 @@ def talk_summary(
     found = cache.read(client, bucket, key)
     if found is None:
         log.info("no talk summary at s3://%s/%s; rebuilding it from the ledger", bucket, key)
-        summaries.rebuild_talk_summaries(client, bucket, prefix)
+        summaries.rebuild_talk_summaries(client, bucket, prefix, ensure=[conference.slug])
         found = cache.read(client, bucket, key)
     return found or {"records": {}}
 

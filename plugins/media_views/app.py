@@ -66,6 +66,16 @@ def s3_client() -> Any:
     return _client
 
 
+def warm_up() -> None:
+    """Build what the first page would otherwise wait for: the S3 client and the compiled templates."""
+    try:
+        s3_client()
+    except Exception:
+        log.warning("media views: S3 client not built yet (connection aws_default?)", exc_info=True)
+    for name in ("talks.html", "talk.html", "datasets.html", "dataset_run.html", "message.html"):
+        templates.get_template(name)
+
+
 def presign(bucket: str, key: str) -> str:
     return s3_client().generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS

@@ -119,3 +119,13 @@ def test_vendored_chart_libraries_match_their_recorded_versions():
     import altair
 
     assert altair.VEGALITE_VERSION in (VENDOR / "VERSIONS.md").read_text()
+
+
+def test_a_conference_without_uploads_gets_an_empty_summary_once(stack, s3, unique_name):
+    s3.create_bucket(Bucket=unique_name)
+    assert summaries.rebuild_talk_summaries(s3, unique_name, "_talkbot/ledger/", ensure=["new"]) == {"new": 0}
+    _, summary = _summary(s3, unique_name, "new")
+    assert summary["records"] == {}
+    cache = summaries.SummaryCache()
+    assert cache.read(s3, unique_name, "_talkbot/ledger-summaries/new.json") == summary
+    assert cache.read(s3, unique_name, "_talkbot/ledger-summaries/new.json") is cache.read(s3, unique_name, "_talkbot/ledger-summaries/new.json")  # fmt: skip
