@@ -142,9 +142,9 @@ def main() -> None:
         s3 = stack.boto3_client("s3")
         config, library, first_uuid = _seed_talks(s3, stack)
         started = time.perf_counter()
-        summaries.rebuild_talk_summaries(s3, library, "_talkbot/ledger/")
+        summaries.rebuild_talk_summaries(Ledger(library, client=s3))
         naive_s = time.perf_counter() - started  # one GET per record (+ one summary write)
-        size = s3.head_object(Bucket=library, Key=f"_talkbot/ledger-summaries/{SLUG}.json")["ContentLength"]
+        size = s3.head_object(Bucket=library, Key=f"_talkbot/summaries/{SLUG}.json")["ContentLength"]
         ledger = Ledger(library, client=s3)
         identity = next(
             k.split("/")[-1][:-5] for k in summaries._list_keys(s3, library, f"_talkbot/ledger/{first_uuid}/")

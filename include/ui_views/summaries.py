@@ -1,9 +1,9 @@
 """Small summary objects the UI views read instead of one object per talk or per frame.
 
-**Talks**: one JSON per conference beside the ledger, ``s3://<ledger bucket>/<ledger prefix without its
-slash>-summaries/<conference>.json`` (``_talkbot/ledger-summaries/ws26.json`` for the default ledger
-prefix ``_talkbot/ledger/``), holding a projection of every ledger record of that conference keyed by
-its object identity. ``Ledger.update`` hands each stored record to ``note_ledger_record``.
+**Talks**: one JSON per conference in the ledger's own private location,
+``s3://<ledger bucket>/<ledger prefix>summaries/<conference>.json`` (beside ``ledger/`` and ``talks/``),
+holding a projection of every version record of that conference keyed by its object identity.
+``Ledger.update`` hands each stored record to ``note_ledger_record``.
 
 **Datasets**: one JSON per dataset bucket, ``s3://<bucket>/tuttle_twins/sync_summary.json``: the current
 composition (frames per episode × split × class, from the listing the report was counted from) and the
@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from include.common.s3_objects import update_object
+from include.common.s3 import update_object
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,8 @@ def now() -> str:
 
 # --------------------------------------------------------------------------------------------- talks
 def talk_summary_key(ledger_prefix: str, conference: str) -> str:
-    """Key of one conference's talk summary, beside (not under) the ledger prefix."""
-    return f"{ledger_prefix.rstrip('/')}-summaries/{conference}.json"
-
-
-def ledger_prefix_of(ledger: Any) -> str:
-    """The prefix a ``Ledger`` keeps its records under (its own attribute when it has one)."""
-    from include.video_publishing import ledger as ledger_module
-
-    return getattr(ledger, "prefix", None) or ledger_module.PREFIX
+    """Key of one conference's talk summary under the ledger's prefix (beside its ``ledger/``)."""
+    return f"{ledger_prefix}summaries/{conference}.json"
 
 
 def talk_entry(record: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +105,7 @@ def note_ledger_record(ledger: Any, record: dict[str, Any]) -> dict[str, Any]:
     conference = record.get("conference")
     if not conference:
         return record  # not registered yet (inspect writes the conference on its first update)
-    key = talk_summary_key(ledger_prefix_of(ledger), conference)
+    key = talk_summary_key(ledger.prefix, conference)
     entry = talk_entry(record)
     try:
         update_object(
@@ -127,38 +120,41 @@ def note_ledger_record(ledger: Any, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def rebuild_talk_summaries(
-    client: Any, bucket: str, ledger_prefix: str, ensure: Iterable[str] = (), workers: int = 16
-) -> dict[str, int]:
-    """Recompute every conference's talk summary from the ledger records; returns records per conference.
+def rebuild_talk_summaries(ledger: Any, ensure: Iterable[str] = (), workers: int = 16) -> dict[str, int]:
+    """Recompute every conference's talk summary from the ``Ledger``'s version records (its old location
+    in the library bucket too, the new one winning); returns records per conference.
 
     One listing plus one GET per record (in ``workers`` threads); entries written meanwhile by the
     pipeline are kept when newer (the same merge as ``note_ledger_record``). The conferences named in
     ``ensure`` get a summary even without records, so a conference with no upload yet is not rebuilt on
     every page view.
     """
-    keys = [k for k in _list_keys(client, bucket, ledger_prefix) if k.endswith(".json")]
-    log.info("rebuilding talk summaries from %d ledger record(s) under s3://%s/%s", len(keys), bucket, ledger_prefix)  # fmt: skip
+    from include.video_publishing.ledger import LEGACY_PREFIX
 
-    def read(key: str) -> dict[str, Any] | None:
+    client = ledger.client
+    places = [(ledger.legacy_bucket, f"{LEGACY_PREFIX}ledger/")] if ledger.legacy_bucket else []
+    places.append((ledger.bucket, f"{ledger.prefix}ledger/"))
+    keys = [(b, k) for b, p in places for k in _list_keys(client, b, p) if k.endswith(".json")]
+    log.info("rebuilding talk summaries from %d ledger record(s) of s3://%s/%s", len(keys), ledger.bucket, ledger.prefix)  # fmt: skip
+
+    def read(place: tuple[str, str]) -> dict[str, Any] | None:
         try:
-            return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            return json.loads(client.get_object(Bucket=place[0], Key=place[1])["Body"].read())
         except (client.exceptions.NoSuchKey, ValueError):
             return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        records = [r for r in pool.map(read, keys) if r and r.get("conference")]
-    by_conference: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_conference.setdefault(record["conference"], []).append(talk_entry(record))
-    for conference in ensure:
-        by_conference.setdefault(conference, [])
+        records = [r for r in pool.map(read, keys) if r and r.get("conference") and r.get("identity")]
+    by_conference: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in ensure}
+    for record in records:  # listed old location first: a record in the new one replaces its old copy
+        by_conference.setdefault(record["conference"], {})[record["identity"]] = talk_entry(record)
     for conference, entries in by_conference.items():
+        merged = list(entries.values())
         update_object(
             client,
-            bucket,
-            talk_summary_key(ledger_prefix, conference),
-            lambda body, c=conference, e=entries: merge_talk_entries(body, c, e),
+            ledger.bucket,
+            talk_summary_key(ledger.prefix, conference),
+            lambda body, c=conference, e=merged: merge_talk_entries(body, c, e),
             content_type="application/json",
         )
     return {c: len(e) for c, e in by_conference.items()}
@@ -168,10 +164,12 @@ def rebuild_talk_summaries(
 def run_entry(report: dict[str, Any], at: str) -> dict[str, Any]:
     """One run's changes as the views chart them: totals and per-episode counts of ``CHANGE_KINDS``."""
     episodes: dict[str, dict[str, int]] = {}
+    invalid_rows = report.get("invalid_rows") or {}
     for episode, stats in (report.get("episodes") or {}).items():
         counts = {kind: _int(stats.get(kind)) for kind in CHANGE_KINDS if kind != "held"}
-        if isinstance(stats.get("invalid_rows"), list):
-            counts["invalid"] = max(counts["invalid"], len(stats["invalid_rows"]))
+        listed = invalid_rows.get(episode) if isinstance(invalid_rows, dict) else None
+        if isinstance(listed, dict):
+            counts["invalid"] = max(counts["invalid"], _int(listed.get("count")))
         counts["held"] = 0
         episodes[episode] = counts
     held = held_items(report)
@@ -210,6 +208,7 @@ def held_items(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "reason": str(item.get("reason") or ""),
                 "deletes": _int(item.get("deletes")),
                 "existing": _int(item.get("existing")),
+                "outcome": str(item.get("outcome") or ""),
             }
         )
     return items

@@ -17,8 +17,8 @@ from typing import Any
 
 from include.common.sheets import column_index, read_rows
 from include.ui_views import summaries
-from include.video_publishing import ledger as ledger_module
 from include.video_publishing.config import Conference, TalkbotConfig, parse_config
+from include.video_publishing.ledger import Ledger
 from include.video_publishing.talks import TRUE_WORDS, talk_location
 from include.video_publishing.text import split_speakers
 
@@ -54,16 +54,10 @@ def load_config() -> TalkbotConfig:
     return parse_config(Variable.get("talkbot_config"))
 
 
-def ledger_location(config: TalkbotConfig, conference: Conference) -> tuple[str, str]:
-    """(bucket, prefix) of the ledger records of ``conference``: ``talkbot_config.ledger`` when the
-    config names one (``s3://bucket/prefix/``), else the library bucket's ``_talkbot/ledger/``."""
-    location = getattr(config, "ledger", None)
-    if isinstance(location, str) and location.startswith("s3://"):
-        bucket, _, prefix = location[len("s3://") :].partition("/")
-        return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
-    if location is not None and getattr(location, "bucket", None):
-        return location.bucket, location.prefix
-    return conference.library_bucket, ledger_module.PREFIX
+def ledger_of(config: TalkbotConfig, conference: Conference, client: Any) -> Ledger:
+    """The ledger holding ``conference``'s records, as the pipeline finds it (``talkbot_config.ledger``,
+    else the library bucket's old location)."""
+    return Ledger.at(config.ledger, conference.library_bucket, client=client)
 
 
 @dataclass
@@ -140,13 +134,13 @@ def talk_summary(
     client: Any, cache: summaries.SummaryCache, config: TalkbotConfig, conference: Conference
 ) -> dict[str, Any]:
     """The conference's talk summary; rebuilt from the ledger when it does not exist yet."""
-    bucket, prefix = ledger_location(config, conference)
-    key = summaries.talk_summary_key(prefix, conference.slug)
-    found = cache.read(client, bucket, key)
+    ledger = ledger_of(config, conference, client)
+    key = summaries.talk_summary_key(ledger.prefix, conference.slug)
+    found = cache.read(client, ledger.bucket, key)
     if found is None:
-        log.info("no talk summary at s3://%s/%s; rebuilding it from the ledger", bucket, key)
-        summaries.rebuild_talk_summaries(client, bucket, prefix, ensure=[conference.slug])
-        found = cache.read(client, bucket, key)
+        log.info("no talk summary at s3://%s/%s; rebuilding it from the ledger", ledger.bucket, key)
+        summaries.rebuild_talk_summaries(ledger, ensure=[conference.slug])
+        found = cache.read(client, ledger.bucket, key)
     return found or {"records": {}}
 
 

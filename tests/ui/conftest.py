@@ -49,10 +49,11 @@ def ui_data(stack, tmp_path_factory):
         seed.sync_report(
             "manual__2026-11-23T09:00:00+00:00",
             {
-                "S01E01": {"unchanged": 170, "moved": 8, "deleted": 2, "invalid": 3, "invalid_rows": [59, 119, 179]},
+                "S01E01": {"unchanged": 170, "moved": 8, "deleted": 2, "invalid": 3},
                 "S01E02": {"unchanged": 120, "missing": 1},
             },
-            held=[{"episode": "S01E02", "reason": "sheet lost 45 % of its rows", "deletes": 54, "existing": 120}],
+            held=[{"episode": "S01E02", "season": "S01", "reason": "sheet lost 45 % of its rows", "deletes": 54, "existing": 120, "outcome": "rejected"}],
+            invalid_rows={"S01E01": {"count": 3, "reasons": {"no class": 3}, "examples": [{"row": 60, "frame": "TT_S01_E01_FRM-0000059", "value": "", "reason": "no class"}]}},
         ),
     ]  # fmt: skip
     seed.seed_dataset(stack, bucket, runs, {"S01E01": 180, "S01E02": 120})

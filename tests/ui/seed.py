@@ -30,6 +30,7 @@ class SeededTalks:
     run_ids: dict[str, str]  # uuid -> publish run id
     library_bucket: str
     raw_bucket: str
+    ledger: Ledger
     published_uuid: str
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -64,15 +65,19 @@ def seed_talks(stack: Any, workdir: Path, slug: str) -> SeededTalks:
         stack, slug=slug, raw_bucket=raw, library_bucket=library, talks=talks, speakers=speakers,
         talk_sheet_in_google=False,
     )  # fmt: skip
-    ledger = Ledger(library, client=s3)
+    s3.create_bucket(Bucket=f"{slug}-private")
+    location = f"s3://{slug}-private/talkbot/"
+    ledger = Ledger.at(location, library, client=s3)
+    legacy = Ledger(library, client=s3)  # where records lived before talkbot_config.ledger existed
     seeded = SeededTalks(
         slug=slug,
-        config={"queue_url": "http://127.0.0.1/queue", "conferences": {slug: conference}},
+        config={"queue_url": "http://127.0.0.1/queue", "ledger": location, "conferences": {slug: conference}},
         statuses={},
         titles={},
         run_ids={},
         library_bucket=library,
         raw_bucket=raw,
+        ledger=ledger,
         published_uuid=_uuid(1),
     )
     for n, title, _, _, status in TALKS:
@@ -81,8 +86,8 @@ def seed_talks(stack: Any, workdir: Path, slug: str) -> SeededTalks:
         seeded.statuses[uuid] = status or "not uploaded"
         if status is None:
             continue
-        if status == "published":  # an earlier upload of the same talk, replaced before it finished
-            _record(ledger, slug, uuid, raw=raw, etag="0" * 32, steps=["superseded"], conference=conference)
+        if status == "published":  # an earlier upload, replaced before it finished, in the old location
+            _record(legacy, slug, uuid, raw=raw, etag="0" * 32, steps=["superseded"], conference=conference)
         seeded.run_ids[uuid], seeded.keys[uuid] = _record(
             ledger, slug, uuid, raw=raw, etag=f"{n:032x}", steps=_steps(status), conference=conference
         )
@@ -155,14 +160,14 @@ def dataset_keys(episodes: dict[str, int]) -> list[str]:
 
 
 def sync_report(
-    run_id: str, episodes: dict[str, dict[str, Any]], held: list[dict], guard: bool = False
+    run_id: str, episodes: dict[str, dict[str, Any]], held: list[dict], invalid_rows: dict | None = None
 ) -> dict:
     totals = {k: sum(int(e.get(k, 0)) for e in episodes.values()) for k in ("unchanged", "copied", "moved", "deleted", "missing")}  # fmt: skip
     plan = {
         "run_id": run_id, "dry_run": False, "existing_objects": 300, "managed_objects": 300,
         "unmanaged_objects": 0, "target_frames": 300, "copies": totals["copied"] + totals["moved"],
         "deletes": totals["deleted"] + totals["moved"], "delete_fraction": 0.05,
-        "guard": {"tripped": guard, "allowed_deletes": 60, "message": "The plan deletes too much" if guard else ""},
+        "guard": {"tripped": False, "allowed_deletes": 60, "message": ""},
         "totals": {**totals, "kept_without_source": 0}, "missing_examples": [],
         "protected_episodes": [], "protected_seasons": [], "plan_key": f"{SYNC_RUNS_PREFIX}{run_id}/plan.csv",
     }  # fmt: skip
@@ -176,6 +181,14 @@ def sync_report(
         "episode_details": [],
         "failures": [],
         "held": held,
+        "approval": {
+            "decision": "rejected",
+            "responded_by": "admin",
+            "responded_at": "2026-11-23T09:30:00+00:00",
+        }
+        if held
+        else None,
+        "invalid_rows": invalid_rows or {},
         "datasets_after_run": {},
     }
 

@@ -18,7 +18,7 @@ VENDOR = Path(__file__).resolve().parents[2] / "plugins" / "media_views" / "stat
 
 
 def _summary(s3, bucket: str, slug: str) -> tuple[bytes, dict]:
-    body = s3.get_object(Bucket=bucket, Key=f"_talkbot/ledger-summaries/{slug}.json")["Body"].read()
+    body = s3.get_object(Bucket=bucket, Key=f"_talkbot/summaries/{slug}.json")["Body"].read()
     return body, json.loads(body)
 
 
@@ -50,14 +50,20 @@ def test_ledger_writes_keep_the_conference_summary(stack, s3, unique_name):
 
 def test_a_missing_talk_summary_is_rebuilt_from_the_ledger(stack, s3, tmp_path, unique_name):
     seeded = seed.seed_talks(stack, tmp_path, unique_name)
-    key = f"_talkbot/ledger-summaries/{unique_name}.json"
-    before = json.loads(s3.get_object(Bucket=seeded.library_bucket, Key=key)["Body"].read())
-    s3.delete_object(Bucket=seeded.library_bucket, Key=key)
+    bucket, key = seeded.ledger.bucket, f"{seeded.ledger.prefix}summaries/{unique_name}.json"
+    before = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert len(before["records"]) == 4  # kept by Ledger.update in the private location
+    s3.delete_object(Bucket=bucket, Key=key)
 
     config = parse_config(seeded.config)
     view = talks.conference_view(s3, summaries.SummaryCache(), talks.SheetCache(), config, unique_name)
 
-    assert json.loads(s3.get_object(Bucket=seeded.library_bucket, Key=key)["Body"].read()) == before
+    after = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert after["records"] == {  # the rebuild also reads the record still in the old location
+        **before["records"],
+        **{i: r for i, r in after["records"].items() if r["status"] == "superseded"},
+    }
+    assert len(after["records"]) == 5
     assert {row.uuid: row.status for row in view.rows} == seeded.statuses
     published = next(r for r in view.rows if r.uuid == seeded.published_uuid)
     assert [v["status"] for v in published.versions] == ["published", "superseded"]
@@ -100,15 +106,33 @@ def test_sync_report_keeps_the_dataset_summary(stack, s3, unique_name):
 def test_held_and_invalid_rows_are_counted_per_episode():
     report = seed.sync_report(
         "r1",
-        {"S01E01": {"copied": 5, "invalid": 1, "invalid_rows": [3, 4]}, "S01E02": {"deleted": 2}},
-        held=[{"season": "S01", "reason": "manifest unreadable", "deletes": 7, "existing": 90}],
+        {"S01E01": {"copied": 5, "invalid": 1}, "S01E02": {"deleted": 2}},
+        held=[
+            {
+                "episode": None,
+                "season": "S01",
+                "reason": "manifest unreadable",
+                "deletes": 7,
+                "existing": 90,
+                "outcome": "not asked",
+            }
+        ],
+        invalid_rows={"S01E01": {"count": 2, "reasons": {"no class": 2}, "examples": []}},
     )
     entry = summaries.run_entry(report, "2026-11-23T00:00:00+00:00")
     assert entry["episodes"] == {
         "S01E01": {"copied": 5, "invalid": 2, "held": 7},
         "S01E02": {"deleted": 2, "held": 7},
     }
-    assert entry["held"] == [{"target": "S01", "reason": "manifest unreadable", "deletes": 7, "existing": 90}]
+    assert entry["held"] == [
+        {
+            "target": "S01",
+            "reason": "manifest unreadable",
+            "deletes": 7,
+            "existing": 90,
+            "outcome": "not asked",
+        }
+    ]
 
 
 def test_vendored_chart_libraries_match_their_recorded_versions():
@@ -123,9 +147,9 @@ def test_vendored_chart_libraries_match_their_recorded_versions():
 
 def test_a_conference_without_uploads_gets_an_empty_summary_once(stack, s3, unique_name):
     s3.create_bucket(Bucket=unique_name)
-    assert summaries.rebuild_talk_summaries(s3, unique_name, "_talkbot/ledger/", ensure=["new"]) == {"new": 0}
+    assert summaries.rebuild_talk_summaries(Ledger(unique_name, client=s3), ensure=["new"]) == {"new": 0}
     _, summary = _summary(s3, unique_name, "new")
     assert summary["records"] == {}
     cache = summaries.SummaryCache()
-    assert cache.read(s3, unique_name, "_talkbot/ledger-summaries/new.json") == summary
-    assert cache.read(s3, unique_name, "_talkbot/ledger-summaries/new.json") is cache.read(s3, unique_name, "_talkbot/ledger-summaries/new.json")  # fmt: skip
+    assert cache.read(s3, unique_name, "_talkbot/summaries/new.json") == summary
+    assert cache.read(s3, unique_name, "_talkbot/summaries/new.json") is cache.read(s3, unique_name, "_talkbot/summaries/new.json")  # fmt: skip

@@ -187,6 +187,9 @@ def test_run_tabs_in_the_airflow_ui(page, api_server, screenshots):
     assert "S01E02" in held
     assert "sheet lost 45 % of its rows" in held
     assert "54" in held
+    assert "rejected" in held
+    assert "Approval: rejected by admin" in frame.inner_text("main")
+    assert "TT_S01_E01_FRM-0000059" in frame.inner_text("table.invalid")
     assert frame.locator("#plan-link").get_attribute("href").count("plan.csv") == 1
     assert frame.locator("#report-link").is_visible()
     page.screenshot(path=str(screenshots / "sync-run-tab.png"), full_page=True)
