@@ -89,7 +89,7 @@ def composition_by_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def composition_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Frames per episode and class, one row per split, with a season picker."""
+    """Frames per episode (one bar each) and class, one column per split, with a season picker."""
     seasons = sorted({r["season"] for r in rows})
     season = alt.param(
         name="season",
@@ -100,8 +100,8 @@ def composition_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
         alt.Chart(PLACEHOLDER)
         .mark_bar()
         .encode(
-            x=alt.X("episode:N", title=None, axis=alt.Axis(labelAngle=-60)),
-            y=alt.Y("sum(frames):Q", title="frames"),
+            y=alt.Y("episode:N", title=None),
+            x=alt.X("sum(frames):Q", title="frames"),
             color=alt.Color("class:N", sort=CLASS_ORDER, title="class"),
             order=alt.Order("class:N"),
             tooltip=[
@@ -113,8 +113,9 @@ def composition_by_episode(rows: list[dict[str, Any]]) -> dict[str, Any]:
         )
         .add_params(season)
         .transform_filter("season == 'all' || datum.season == season")
-        .properties(width={"step": 22}, height=90)
-        .facet(row=alt.Row("split:N", sort=["train", "validation", "test"], title=None))
+        .properties(width=300, height={"step": 16})
+        .facet(column=alt.Column("split:N", sort=["train", "validation", "test"], title=None))
+        .resolve_scale(x="independent")
     )
     return _spec(chart, rows)
 

@@ -105,7 +105,7 @@ def browser():
 def page(browser, api_server):
     """A logged-in page (the session cookie the Airflow UI itself uses); console errors collected in
     ``page.errors``."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
     context.add_cookies([{"name": "_token", "value": api_server["token"], "url": api_server["base"]}])
     tab = context.new_page()
     tab.errors = []
