@@ -34,9 +34,7 @@ class LazyApp:
         if self._app is None:
             with self._lock:
                 if self._app is None:
-                    module = importlib.import_module(self.module)
-                    module.warm_up()
-                    self._app = module.app
+                    self._app = importlib.import_module(self.module).app
         return self._app
 
     async def __call__(self, scope, receive, send) -> None:
@@ -51,7 +49,12 @@ class WarmUp:
 
     def __init__(self, app) -> None:
         self.app = app
-        threading.Thread(target=APP.load, name="media-views-warm-up", daemon=True).start()
+        threading.Thread(target=self.warm_up, name="media-views-warm-up", daemon=True).start()
+
+    @staticmethod
+    def warm_up() -> None:
+        APP.load()
+        importlib.import_module(APP.module).warm_up()
 
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)

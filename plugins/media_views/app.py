@@ -67,13 +67,16 @@ def s3_client() -> Any:
 
 
 def warm_up() -> None:
-    """Build what the first page would otherwise wait for: the S3 client and the compiled templates."""
-    try:
-        s3_client()
-    except Exception:
-        log.warning("media views: S3 client not built yet (connection aws_default?)", exc_info=True)
+    """Build what the first page would otherwise wait for: the compiled templates, the S3 client, each
+    conference's summary and talk sheet. Best effort: a failure here only leaves the first page slower."""
     for name in ("talks.html", "talk.html", "datasets.html", "dataset_run.html", "message.html"):
         templates.get_template(name)
+    try:
+        config = talks.load_config()
+        for slug in config.conferences:
+            talks.conference_view(s3_client(), _summary_cache, _sheet_cache, config, slug)
+    except Exception as err:
+        log.info("media views: nothing prefetched (%s: %s)", type(err).__name__, err)
 
 
 def presign(bucket: str, key: str) -> str:
