@@ -2,7 +2,7 @@
 
 Triggered by `talkbot_sqs_listener` and `talkbot_reconcile` with a deterministic run id per object
 version, or by hand with the Params below. Tasks, each idempotent under clear-and-retry through the ledger
-(`s3://<library_bucket>/_talkbot/ledger/<uuid>/<identity>.json`), each moving the talk's `STATUS` forward:
+(`<talkbot_config.ledger>ledger/<uuid>/<identity>.json`, a private location), each moving the talk's `STATUS` forward:
 
 1. **inspect_upload** — parse `<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4`, check the object, look the talk
    up. Unknown uuid / bad name → failed (no retries, recorded). `EXCLUDE` → `STATUS=excluded`, rest skipped.
@@ -25,6 +25,7 @@ Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_defau
 
 ```json
 {"queue_url": "https://sqs.<region>.amazonaws.com/<account>/talk-uploads",
+ "ledger": "s3://talkbot-private/ledger/",
  "conferences": {"ws26": {
    "raw_bucket": "ws26-raw", "raw_prefix": "", "library_bucket": "talk-library", "library_prefix": "ws26/",
    "talk_sheet": "https://docs.google.com/spreadsheets/d/<id>/edit", "speaker_sheet": "s3://sheets/ws26/speakers.csv",

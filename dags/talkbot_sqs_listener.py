@@ -7,7 +7,7 @@ Runs continuously (one active run at a time). Each run:
 2. **plan_runs** — parses every message (several `Records`, URL-encoded keys, `s3:TestEvent`,
    SNS-wrapped events, malformed JSON). Each upload of a configured conference's `.mp4` following the
    naming convention becomes a trigger with a deterministic run id from bucket, key and ETag. Anything
-   else is logged with its reason (bad names also under `_talkbot/rejected/` in the library bucket) and
+   else is logged with its reason (bad names also under `rejected/` in the private `talkbot_config.ledger`) and
    never fails the run.
 3. **trigger_publish** — one mapped `TriggerDagRunOperator` per video, labelled with the object key; a
    duplicate delivery finds its run already there and is skipped.

@@ -34,7 +34,7 @@ def plan_runs(messages: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     for item in intake.rejected:
         log.warning("rejected %s: %s", s3.url(item["bucket"], item["key"]), item["reason"])
         library_bucket = config.conference(item["conference"]).library_bucket
-        Ledger(library_bucket).record_rejected(
+        Ledger.at(config.ledger, library_bucket).record_rejected(
             object_identity(item["bucket"], item["key"], item["etag"]), item
         )
     for item in intake.triggers:

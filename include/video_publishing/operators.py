@@ -60,4 +60,4 @@ def note_quota_wait(job: dict[str, Any], reason: str, retry_at: datetime) -> Non
         if {"reason": reason, "until": retry_at.isoformat()} not in waits:
             waits.append({"reason": reason, "until": retry_at.isoformat()})
 
-    Ledger(job["library_bucket"]).update(job["uuid"], job["identity"], change)
+    Ledger.for_job(job).update(job["uuid"], job["identity"], change)

@@ -42,7 +42,7 @@ IDENTITY_METADATA = "talkbot-identity"
 
 
 def _job_ledger(job: dict[str, Any]) -> Ledger:
-    return Ledger(job["library_bucket"])
+    return Ledger.for_job(job)
 
 
 def _ledger_update(job: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -135,6 +135,7 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
         "run_id": publish_run_id(talk_file.uuid, bucket, key, etag),
         "library_bucket": conference.library_bucket,
         "library_key": conference.library_key(talk_file.uuid),
+        "ledger": config.ledger,
     }
     run_id = current_run_id()
 
@@ -310,7 +311,8 @@ def _upload_once(
     if session and state.get("upload_source_etag") != source_etag:
         # the library copy was re-rendered since: resuming would splice two files; the old, unfinished
         # session can never become a video, so a new one is safe
-        log.warning("library copy changed since upload session %s was opened; starting a new one", session)
+        # never log the session URI: it is a bearer credential for the upload
+        log.warning("library copy changed since the upload session was opened; starting a new one")
         session = None
 
     def remember(uri: str) -> None:

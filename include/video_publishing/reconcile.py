@@ -56,7 +56,7 @@ def find_unfinished(
 def _unfinished_in(
     client: Any, config: TalkbotConfig, conference: Conference, cutoff: datetime
 ) -> list[dict]:
-    ledger = Ledger(conference.library_bucket, client=client)
+    ledger = Ledger.at(config.ledger, conference.library_bucket, client=client)
     found = []
     scanned = 0
     pages = client.get_paginator("list_objects_v2").paginate(
