@@ -53,8 +53,18 @@ class Airflow:
             headers["Authorization"] = f"Bearer {self.token(user)}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        # The API server shares two busy cores with everything else: reads are retried when it is
+        # slow to answer; writes get one long attempt (they are not repeated).
+        attempts = 5 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return json.load(response)
+            except (TimeoutError, urllib.error.URLError) as err:
+                if isinstance(err, urllib.error.HTTPError) or attempt == attempts:
+                    raise
+                time.sleep(3)
+        raise AssertionError("unreachable")
 
     def status(self, method: str, path: str, body=None, *, user: str = "admin") -> int:
         try:
