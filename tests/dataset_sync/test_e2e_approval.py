@@ -174,6 +174,9 @@ def airflow(stack, tmp_path_factory):
             # The scheduler's sweep of expired approvals (default every 15 s).
             "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # Task processes talk to the API server, which shares two busy cores with other test
+            # runs: wait longer than the default before a task start counts as failed.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "AIRFLOW_VAR_ALERTS_SNS_TOPIC_ARN": topic,
             "AIRFLOW_VAR_DATASET_SYNC_APPROVERS": '["admin"]',
         }
