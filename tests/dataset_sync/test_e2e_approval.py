@@ -251,7 +251,7 @@ def season_of_six(season: Season) -> dict[str, list[str]]:
 def test_held_episode_and_season_rejected_then_approved(airflow, season):
     keys = season_of_six(season)
     # Accidents: E03's sheet is emptied (header kept); S02's manifest is deleted. E05 gets a
-    # class typo. E01 gets a real edit: frame 10 leaves, frame 11 arrives.
+    # class typo. E01 gets a real edit: frame 1 leaves, frame 11 arrives.
     season.google.put_sheet(f"{season.name}-S01E03-sheet", [HEADER])
     season.s3.delete_object(Bucket=season.bucket, Key="tuttle_twins/manifests/S02-episodes.json")
     e05 = [sheet_row("S01E05", n, unsup="Rare") for n in range(1, 11)]
@@ -283,7 +283,7 @@ def test_held_episode_and_season_rejected_then_approved(airflow, season):
     # While the person thinks, the healthy episodes are already in place.
     now = season.snapshot()
     assert expected_key("S01E01", 11, "Rare") in now
-    assert keys["S01E01"][-1] not in now
+    assert keys["S01E01"][0] not in now
     assert keys["S01E05"][3] in now  # the typo's frame is kept
     # Only the assigned approver may answer.
     assert (
