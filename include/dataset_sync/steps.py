@@ -675,6 +675,10 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     problems = _plan_problems(client, cfg, plan, set(listed), approved=bool(held_applied))
     if held_problem:
         problems.append(held_problem)
+    if held_applied and held_applied.get("errors"):
+        problems.append(
+            f"after the approval, these held episodes could not be planned: {held_applied['errors']}"
+        )
     report = {
         "run_id": run_id,
         "problems": problems,
