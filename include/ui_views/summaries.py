@@ -129,7 +129,7 @@ def rebuild_talk_summaries(ledger: Any, ensure: Iterable[str] = (), workers: int
     ``ensure`` get a summary even without records, so a conference with no upload yet is not rebuilt on
     every page view.
     """
-    from include.video_publishing.ledger import LEGACY_PREFIX
+    from include.video_publishing.ledger import LEGACY_PREFIX  # here: the ledger module imports this one
 
     client = ledger.client
     places = [(ledger.legacy_bucket, f"{LEGACY_PREFIX}ledger/")] if ledger.legacy_bucket else []

@@ -61,7 +61,9 @@ def talk_timeline(events: list[dict[str, str]]) -> dict[str, Any]:
         alt.Chart(PLACEHOLDER)
         .mark_point(filled=True, size=120)
         .encode(
-            x=alt.X("at:T", title=None),
+            x=alt.X(
+                "at:T", title="UTC", axis=alt.Axis(format="%d %b %H:%M:%S", labelOverlap=True, tickCount=6)
+            ),
             y=alt.Y("kind:N", title=None, sort=["status", "youtube", "email", "error"]),
             color=alt.Color("kind:N", legend=None),
             tooltip=["at:T", "kind:N", "what:N"],
