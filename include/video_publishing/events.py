@@ -194,6 +194,8 @@ def _upload(bucket: str, key: str, obj: dict[str, Any], name: str) -> S3Upload:
     """The upload an S3 record's ``s3.object`` or an EventBridge ``detail.object`` describes."""
     etag = obj.get("eTag", obj.get("etag"))  # S3 notifications: eTag/versionId; EventBridge: etag/version-id
     version_id = obj.get("versionId", obj.get("version-id"))
+    if version_id == "null":  # an unversioned bucket's object: what a read without a version id returns
+        version_id = None
     size, sequencer = obj.get("size"), obj.get("sequencer")
     for label, value, kind in (
         ("etag", etag, str),

@@ -374,3 +374,10 @@ def test_max_receives_is_configurable_and_validated():
         raw["max_receives"] = bad
         with pytest.raises(ConfigError, match=re.escape(f"talkbot_config.max_receives: {complaint}")):
             parse_config(raw)
+
+
+def test_eventbridge_null_version_is_no_version():
+    event = json.loads(body("eventbridge_object_created.json"))
+    event["detail"]["object"]["version-id"] = "null"  # what an unversioned bucket's event carries
+    [upload], _ = parse_body(json.dumps(event))
+    assert upload.version_id is None
