@@ -72,7 +72,7 @@ def _report(plan: MessagePlan, config: TalkbotConfig) -> None:
     if plan.poison:
         log.warning("poison message %s (dropped): %s", plan.message_id, plan.poison)
         _record_poison(plan, config)
-    if not plan.conferences and not plan.triggers:
+    if not plan.conferences:
         log.warning(
             "message %s names no configured conference; deleted. Body: %s",
             plan.message_id,

@@ -17,7 +17,7 @@ from typing import Any
 from airflow.providers.amazon.aws.sensors.sqs import SqsSensor
 from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
 
-RECEIVE_COUNT = "ApproximateReceiveCount"
+from include.video_publishing.events import RECEIVE_COUNT
 
 
 def receive_request(sensor_or_trigger: SqsSensor | SqsSensorTrigger) -> dict[str, Any]:
