@@ -30,7 +30,7 @@ def tags_length(tags: Iterable[str]) -> int:
     return sum(tag_length(t) for t in tags) + max(len(tags) - 1, 0)
 
 
-def extract_keywords(text: str, language: str = "en", top: int = 30) -> list[str]:
+def extract_keywords(text: str, language: str = "en", top: int = 80) -> list[str]:
     """The ``top`` keywords of ``text``, best first (YAKE: lower score = more relevant)."""
     if not text.strip():
         return []
@@ -54,9 +54,16 @@ def keyword_tags(
     chosen: list[str] = []
     seen: set[str] = set()
     for candidate in [*fixed_tags, *extract_keywords(text, language)]:
-        tag = " ".join(candidate.replace("<", " ").replace(">", " ").split())
+        tag = " ".join(candidate.split())
         key = tag.casefold()
-        if not tag or key in seen or _USELESS.match(tag) or len(tag) > MAX_TAG_CHARS:
+        if (
+            not tag
+            or key in seen
+            or _USELESS.match(tag)
+            or len(tag) > MAX_TAG_CHARS
+            or "<" in tag
+            or ">" in tag
+        ):
             continue
         if tags_length([*chosen, tag]) > max_chars:
             continue
