@@ -23,7 +23,7 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from devstack.net import free_port
 
@@ -372,6 +372,13 @@ class _Handler(BaseHTTPRequestHandler):
                 answer["refresh_token"] = f"local-refresh-{uuid.uuid4().hex[:12]}"
                 answer["scope"] = " ".join(SCOPES_GRANTED)
             self._send(200, answer)
+            return True
+        if path == "/o/oauth2/auth" and method == "GET":  # the consent screen: the person always agrees
+            redirect = query["redirect_uri"][0]
+            params = urlencode(
+                {"code": f"local-code-{uuid.uuid4().hex[:8]}", "state": query.get("state", [""])[0]}
+            )
+            self._send(302, {}, {"Location": f"{redirect}{'&' if '?' in redirect else '?'}{params}"})
             return True
         if path == "/youtube/v3/channels" and method == "GET":
             self._send(200, {"items": [{"id": "UC-local-channel", "snippet": {"title": "Local channel"}}]})
