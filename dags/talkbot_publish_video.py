@@ -2,7 +2,7 @@
 
 Triggered by `talkbot_sqs_listener` and `talkbot_reconcile` with a deterministic run id per object
 version, or by hand with the Params below. Tasks, each idempotent under clear-and-retry through the ledger
-(`s3://<library_bucket>/_talkbot/ledger/<uuid>/<identity>.json`), each moving the talk's `STATUS` forward:
+(`<talkbot_config.ledger>ledger/<uuid>/<identity>.json`, a private location), each moving the talk's `STATUS` forward:
 
 1. **inspect_upload** — parse `<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4`, check the object, look the talk
    up. Unknown uuid / bad name → failed (no retries, recorded). `EXCLUDE` → `STATUS=excluded`, rest skipped.
@@ -25,6 +25,7 @@ Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_defau
 
 ```json
 {"queue_url": "https://sqs.<region>.amazonaws.com/<account>/talk-uploads",
+ "ledger": "s3://talkbot-private/ledger/",
  "conferences": {"ws26": {
    "raw_bucket": "ws26-raw", "raw_prefix": "", "library_bucket": "talk-library", "library_prefix": "ws26/",
    "talk_sheet": "https://docs.google.com/spreadsheets/d/<id>/edit", "speaker_sheet": "s3://sheets/ws26/speakers.csv",
@@ -42,7 +43,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.common.alerts import notify_failure
-from include.video_publishing import pipeline
+from include.video_publishing import publish
 from include.video_publishing.operators import PublishVideoOperator
 
 
@@ -77,23 +78,23 @@ from include.video_publishing.operators import PublishVideoOperator
 def talkbot_publish_video():
     @task
     def inspect_upload(params: dict | None = None) -> dict:
-        return pipeline.inspect_upload(params["bucket"], params["key"], params["etag"], params["version_id"])
+        return publish.inspect_upload(params["bucket"], params["key"], params["etag"], params["version_id"])
 
     @task(pool="render", execution_timeout=timedelta(hours=3))
     def render_video(job: dict) -> dict:
-        return pipeline.render_upload(job)
+        return publish.render_video(job)
 
     @task
     def notify_speakers(job: dict) -> dict:
-        return pipeline.notify_speakers(job)
+        return publish.notify_speakers(job)
 
     @task
     def record_link(job: dict) -> None:
-        pipeline.record_published(job)
+        publish.record_link(job)
 
     @task(trigger_rule="one_failed")
     def record_failure() -> None:
-        pipeline.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
+        publish.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
 
     job = inspect_upload()
     rendered = render_video(job)

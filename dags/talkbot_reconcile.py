@@ -21,7 +21,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, task
 
 from include.common.alerts import notify_failure
-from include.video_publishing import pipeline
+from include.video_publishing import reconcile
 
 
 @dag(
@@ -47,7 +47,7 @@ from include.video_publishing import pipeline
 def talkbot_reconcile():
     @task
     def find_unfinished(params: dict | None = None, data_interval_end: datetime | None = None) -> list[dict]:
-        return pipeline.find_unfinished(data_interval_end, params["min_age_minutes"], params["dry_run"])
+        return reconcile.find_unfinished(data_interval_end, params["min_age_minutes"], params["dry_run"])
 
     TriggerDagRunOperator.partial(
         task_id="trigger_publish",

@@ -7,7 +7,7 @@ Runs continuously (one active run at a time). Each run:
 2. **plan_runs** — parses every message (several `Records`, URL-encoded keys, `s3:TestEvent`,
    SNS-wrapped events, malformed JSON). Each upload of a configured conference's `.mp4` following the
    naming convention becomes a trigger with a deterministic run id from bucket, key and ETag. Anything
-   else is logged with its reason (bad names also under `_talkbot/rejected/` in the library bucket) and
+   else is logged with its reason (bad names also under `rejected/` in the private `talkbot_config.ledger`) and
    never fails the run.
 3. **trigger_publish** — one mapped `TriggerDagRunOperator` per video, labelled with the object key; a
    duplicate delivery finds its run already there and is skipped.
@@ -26,7 +26,8 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag, task
 
 from include.common.alerts import notify_failure
-from include.video_publishing import pipeline
+from include.common.s3 import AWS_CONN_ID
+from include.video_publishing import listener
 
 PUBLISH_DAG_ID = "talkbot_publish_video"
 
@@ -49,7 +50,7 @@ def talkbot_sqs_listener():
     wait_for_messages = SqsSensor(
         task_id="wait_for_messages",
         sqs_queue="{{ var.json.talkbot_config.queue_url }}",
-        aws_conn_id=pipeline.AWS_CONN_ID,
+        aws_conn_id=AWS_CONN_ID,
         deferrable=True,
         delete_message_on_reception=False,
         max_messages=10,
@@ -65,7 +66,7 @@ def talkbot_sqs_listener():
 
     @task
     def plan_runs(messages: list[dict] | None) -> list[dict]:
-        return pipeline.plan_messages(messages)
+        return listener.plan_runs(messages)
 
     trigger_publish = TriggerDagRunOperator.partial(
         task_id="trigger_publish",
@@ -78,7 +79,7 @@ def talkbot_sqs_listener():
     # runs when every trigger succeeded or was skipped as a duplicate (and the sensor delivered messages)
     @task(trigger_rule="none_failed_min_one_success")
     def delete_messages(messages: list[dict] | None) -> int:
-        return pipeline.delete_messages(messages)
+        return listener.delete_messages(messages)
 
     trigger_publish >> delete_messages(messages)
 

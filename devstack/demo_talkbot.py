@@ -2,7 +2,7 @@
 
 ``seed(stack, workdir)`` creates the raw and library buckets, the SQS queue with the raw bucket's
 ``s3:ObjectCreated:*`` notification, the talk sheet (in the Google Sheets stand-in) and the speaker sheet
-(a CSV in S3), then uploads a generated 20 s talk named per the convention. ``variables(stack)`` returns
+(a CSV in S3) and the private ledger bucket, then uploads a generated 20 s talk named per the convention. ``variables(stack)`` returns
 the ``talkbot_config`` Variable for that setup. The helpers are also what the end-to-end tests use to
 build their own isolated conferences.
 """
@@ -21,6 +21,8 @@ DEMO_SLUG = "ws26"
 DEMO_RAW_BUCKET = "talkbot-demo-raw"
 DEMO_LIBRARY_BUCKET = "talkbot-demo-library"
 DEMO_SHEETS_BUCKET = "talkbot-demo-sheets"
+DEMO_LEDGER_BUCKET = "talkbot-demo-private"
+DEMO_LEDGER = f"s3://{DEMO_LEDGER_BUCKET}/talkbot/"
 DEMO_QUEUE = "talkbot-demo-uploads"
 DEMO_SPREADSHEET_ID = "talkbotDemoTalks2026"
 DEMO_UUID = "f0bd7b1d-d8b3-4a3c-803f-d32f56e08638"
@@ -170,7 +172,12 @@ def seed(stack: Any, workdir: Path) -> list[str]:
     workdir = Path(workdir)
     queue_url = create_queue(stack, DEMO_QUEUE, DEMO_RAW_BUCKET)
     conference = _demo_conference(stack)
-    _seeded[id(stack)] = {"queue_url": queue_url, "conferences": {DEMO_SLUG: conference}}
+    _bucket(stack.boto3_client("s3"), DEMO_LEDGER_BUCKET)
+    _seeded[id(stack)] = {
+        "queue_url": queue_url,
+        "ledger": DEMO_LEDGER,
+        "conferences": {DEMO_SLUG: conference},
+    }
     key = talk_key(DEMO_UUID)
     upload_talk(stack, workdir, DEMO_RAW_BUCKET, key)
     spreadsheet = stack.google.sheets_dir / conference["talk_sheet"].split("/d/")[1].split("/")[0]
@@ -180,7 +187,7 @@ def seed(stack: Any, workdir: Path) -> list[str]:
         f"  upload another: aws --endpoint-url {stack.aws_endpoint} s3 cp <file.mp4> "
         f"s3://{DEMO_RAW_BUCKET}/{talk_key(DEMO_SECOND_UUID)}",
         f"  library:  aws --endpoint-url {stack.aws_endpoint} s3 ls s3://{DEMO_LIBRARY_BUCKET}/{DEMO_SLUG}/",
-        f"  ledger:   s3://{DEMO_LIBRARY_BUCKET}/_talkbot/ledger/",
+        f"  ledger (private):  {DEMO_LEDGER}ledger/",
         f"  talk sheet (Google stand-in CSV): {spreadsheet}/Talks.csv",
         f"  speaker sheet: {conference['speaker_sheet']}",
         f"  YouTube uploads: {stack.google.youtube_dir}",

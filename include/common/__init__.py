@@ -1,1 +1,1 @@
-"""Code shared by both pipelines: spreadsheet access and failure alerts."""
+"""Code shared by both pipelines: S3 access, spreadsheets, failure alerts, ending a task early."""

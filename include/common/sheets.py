@@ -6,7 +6,7 @@ forms they copy from a browser: a Google Sheets URL, a bare spreadsheet id, or a
 
 Cells are always returned and written as plain strings. Writes to Google use
 ``valueInputOption=RAW`` so a title starting with ``=`` never becomes a formula.
-Writes to an S3 CSV go through ``include.common.s3_objects.update_object``
+Writes to an S3 CSV go through ``include.common.s3.update_object``
 (read-modify-write with a conditional ``PutObject``, retried on conflict), so two DAG runs that
 update different rows of one CSV at the same moment never lose each other's update.
 """
@@ -181,7 +181,7 @@ def _read_s3_csv(location: SheetLocation, aws_conn_id: str) -> list[list[str]]:
 
 
 def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]], aws_conn_id: str) -> None:
-    from include.common.s3_objects import update_object
+    from include.common.s3 import update_object
 
     def apply(body: bytes | None) -> bytes:
         if body is None:

@@ -10,6 +10,8 @@ Modules, in the order an upload meets them:
 - ``text``     — YouTube description and speaker email rendering.
 - ``youtube``  — resumable upload and playlist insert with user OAuth credentials.
 - ``mail``     — one email per speaker through ``smtp_default``.
-- ``pipeline`` — the bodies of the DAG tasks (listener, publish, reconcile).
+- ``listener`` / ``publish`` / ``reconcile`` — the task bodies of ``talkbot_sqs_listener``,
+  ``talkbot_publish_video`` and ``talkbot_reconcile``, one function per task, named after its task id.
+- ``operators`` — ``PublishVideoOperator``: the publish task and its wait for YouTube's quota.
 - ``render`` / ``media`` — the ffmpeg render engine (separate owner).
 """

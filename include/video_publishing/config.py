@@ -3,6 +3,7 @@
 The Variable is JSON::
 
     {"queue_url": "https://sqs.../talk-uploads",
+     "ledger": "s3://talkbot-private/ledger/",
      "conferences": {
         "<slug>": {"raw_bucket": "...", "raw_prefix": "", "library_bucket": "...",
                    "library_prefix": "<slug>/", "talk_sheet": "<location>", "speaker_sheet": "<location>",
@@ -12,6 +13,11 @@ The Variable is JSON::
                    "sting": "s3://bucket/sting.mp4", "watermark": "s3://bucket/logo.png",
                    "fade_seconds": 3,
                    "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online"}}}}
+
+``ledger`` is the private ``s3://bucket/prefix/`` that holds the ledger and the rejected-upload notes of
+every conference (they name speakers' addresses and YouTube upload sessions, so never a bucket that is
+published). Records still in a library bucket's old ``_talkbot/`` area are read from there until the
+next write moves them. Without ``ledger`` the old location stays in use, with a warning.
 
 A sheet location is a Google Sheets URL or id, or ``s3://bucket/key.csv`` (see ``include.common.sheets``);
 ``talk_sheet_tab`` / ``speaker_sheet_tab`` name a Google tab when it is not the first one.
@@ -25,6 +31,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from include.common import s3
 
 VARIABLE_NAME = "talkbot_config"
 PUBLISHERS = ("youtube", "library")
@@ -90,6 +98,7 @@ class TalkbotConfig:
 
     queue_url: str
     conferences: dict[str, Conference]
+    ledger: str | None = None  # s3://bucket/prefix/ (prefix empty or ending in "/")
 
     def conference_for(self, bucket: str, key: str) -> Conference | None:
         """The conference whose raw bucket and prefix hold ``key`` (longest prefix wins), or None."""
@@ -132,7 +141,20 @@ def parse_config(raw: str | dict[str, Any]) -> TalkbotConfig:
         slug: _conference(slug, body, f"{VARIABLE_NAME}.conferences.{slug}")
         for slug, body in conferences_raw.items()
     }
-    return TalkbotConfig(queue_url=queue_url, conferences=conferences)
+    return TalkbotConfig(queue_url=queue_url, conferences=conferences, ledger=_ledger(root))
+
+
+def _ledger(root: _Fields) -> str | None:
+    value = root.text("ledger", required=False)
+    if value is None:
+        return None
+    try:
+        bucket, prefix = s3.parse_url(value, field=f"{VARIABLE_NAME}.ledger")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return s3.url(bucket, prefix)
 
 
 def _conference(slug: str, body: Any, path: str) -> Conference:
@@ -159,8 +181,11 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         raise ConfigError(f"{path}.email.subject: only the placeholder {{title}} is allowed") from None
     for name in ("sting", "watermark"):
         value = f.text(name, required=False)
-        if value and not value.startswith("s3://"):
-            raise ConfigError(f"{path}.{name}: must be an s3://bucket/key location, got {value!r}")
+        if value:
+            try:
+                s3.parse_url(value, field=f"{path}.{name}")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
     return Conference(
         slug=slug,
         raw_bucket=f.text("raw_bucket"),

@@ -141,7 +141,8 @@ def upload_video(
                 progress(status.resumable_progress, status.total_size)
     except HttpError as err:
         if session_uri and err.resp.status in (404, 410):
-            raise SessionGone(f"resumable session expired: {err}") from err
+            # the message leaves out the session URI (it authorises uploads into the channel)
+            raise SessionGone(f"resumable session expired (HTTP {err.resp.status})") from err
         quota = _quota_error(err, quota_wait_seconds)
         if quota:
             raise quota from err

@@ -17,6 +17,7 @@ from devstack import demo_talkbot
 PUBLISH = "talkbot_publish_video"
 LISTENER = "talkbot_sqs_listener"
 RECONCILE = "talkbot_reconcile"
+LEDGER_PREFIX = "talkbot/"
 
 
 @dataclass
@@ -30,11 +31,13 @@ class Conference:
     library_bucket: str
     queue_url: str
     entry: dict[str, Any]
+    ledger_bucket: str
     extra_conferences: dict[str, Any] = field(default_factory=dict)
 
     def apply(self) -> None:
         config = {
             "queue_url": self.queue_url,
+            "ledger": f"s3://{self.ledger_bucket}/{LEDGER_PREFIX}",
             "conferences": {self.slug: self.entry, **self.extra_conferences},
         }
         os.environ["AIRFLOW_VAR_TALKBOT_CONFIG"] = json.dumps(config)
@@ -56,12 +59,25 @@ class Conference:
         return next(row for row in self.talk_rows() if row["UUID"] == uuid)
 
     def ledger(self, uuid: str) -> list[dict[str, Any]]:
+        """The version records of a talk in the private ledger, oldest first."""
+        return self._records(f"{LEDGER_PREFIX}ledger/{uuid}/")
+
+    def talk_record(self, uuid: str) -> dict[str, Any]:
+        """The talk's own ledger record (versions, videos, what was sent to YouTube)."""
+        [record] = self._records(f"{LEDGER_PREFIX}talks/{uuid}.json") or [{}]
+        return record
+
+    def rejected(self) -> list[dict[str, Any]]:
+        return self._records(f"{LEDGER_PREFIX}rejected/")
+
+    def _records(self, prefix: str) -> list[dict[str, Any]]:
         s3 = self.stack.boto3_client("s3")
-        listing = s3.list_objects_v2(Bucket=self.library_bucket, Prefix=f"_talkbot/ledger/{uuid}/")
-        return [
-            json.loads(s3.get_object(Bucket=self.library_bucket, Key=o["Key"])["Body"].read())
+        listing = s3.list_objects_v2(Bucket=self.ledger_bucket, Prefix=prefix)
+        records = [
+            json.loads(s3.get_object(Bucket=self.ledger_bucket, Key=o["Key"])["Body"].read())
             for o in listing.get("Contents", [])
         ]
+        return sorted(records, key=lambda r: r.get("created_at") or "")
 
     def queue_depth(self) -> int:
         attributes = self.stack.boto3_client("sqs").get_queue_attributes(
@@ -134,7 +150,9 @@ def make_conference(stack, unique_name, tmp_path_factory, quick_retries):
             entry.update(
                 sting=f"s3://{library}/_assets/sting.mp4", watermark=f"s3://{library}/_assets/logo.png"
             )
-        conference = Conference(stack, workdir, slug, raw, library, queue_url, entry)
+        ledger_bucket = f"{slug}-private"
+        stack.boto3_client("s3").create_bucket(Bucket=ledger_bucket)
+        conference = Conference(stack, workdir, slug, raw, library, queue_url, entry, ledger_bucket)
         conference.apply()
         created.append(conference)
         return conference

@@ -95,11 +95,27 @@ def _with(path: str, value):
         ),
         ("conferences.ws26.youtube", [], "conferences.ws26.youtube: must be dict"),
         ("conferences.ws26.youtube.chunk_size_kb", 300, "chunk_size_kb: must be a multiple of 256"),
+        ("ledger", "talk-ledger/prefix/", "talkbot_config.ledger: must be an s3://bucket/key location"),
+        ("ledger", "s3:///prefix/", "talkbot_config.ledger: no bucket in"),
+        ("ledger", 5, "talkbot_config.ledger: must be str, got int"),
     ],
 )
 def test_bad_config_names_the_field(path, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("'", "'")):
         parse_config(_with(path, value))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("s3://private-ledger/talkbot/", "s3://private-ledger/talkbot/"),
+        ("s3://private-ledger/talkbot", "s3://private-ledger/talkbot/"),
+        ("s3://private-ledger", "s3://private-ledger/"),
+    ],
+)
+def test_ledger_location_is_one_private_prefix(value, expected):
+    assert parse_config({**VALID, "ledger": value}).ledger == expected
+    assert parse_config(VALID).ledger is None  # the old location, during the transition
 
 
 def test_config_must_be_json():

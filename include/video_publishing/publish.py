@@ -1,10 +1,11 @@
-"""Task bodies of the talkbot DAGs: each function is what one Airflow task does.
+"""Task bodies of ``talkbot_publish_video``: one function per task, named after its task id.
 
-Publish run (one object version), every step idempotent through the ledger (see ``ledger``):
+One run publishes one object version, every step idempotent through the ledger (see ``ledger``):
 
-``inspect_upload`` → ``render_upload`` → ``publish_upload`` → ``notify_speakers`` → ``record_published``,
+``inspect_upload`` → ``render_video`` → ``publish_video`` → ``notify_speakers`` → ``record_link``,
 plus ``record_failure`` when any of them finally failed. Between tasks only a small JSON *job* travels
-(XCom); the video itself travels through S3, so any task may run on any worker.
+(XCom); the video itself travels through S3, so any task may run on any worker. ``publish_video`` runs
+inside ``operators.PublishVideoOperator``, which owns the wait for YouTube's quota.
 
 The talk sheet's ``STATUS`` follows the ledger and only moves forward (processing → processed →
 published), so re-running an early task of a finished run never makes a published talk look unfinished.
@@ -14,20 +15,18 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from include.common import s3
+from include.common.tasks import current_run_id, fail, skip
 from include.video_publishing import talks
-from include.video_publishing.config import Conference, TalkbotConfig, load_config
-from include.video_publishing.events import plan_intake, trigger_kwargs
-from include.video_publishing.ledger import FINISHED, Ledger, now
+from include.video_publishing.config import Conference, load_config
+from include.video_publishing.ledger import Ledger, now
 from include.video_publishing.naming import (
     TalkNameError,
-    is_video_key,
     normalise_etag,
     object_identity,
     parse_talk_key,
@@ -36,104 +35,14 @@ from include.video_publishing.naming import (
 
 log = logging.getLogger(__name__)
 
-AWS_CONN_ID = "aws_default"
 SMTP_CONN_ID = "smtp_default"
 YOUTUBE_CONN_ID = "youtube_default"
 STATUS_RANK = {"processing": 1, "processed": 2, "published": 3}
-MAX_TRIGGERS_PER_RUN = 1000  # below Airflow's 1024 mapped-task limit
 IDENTITY_METADATA = "talkbot-identity"
 
 
-def _s3() -> Any:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-
-
-def _current_run_id() -> str | None:
-    from airflow.sdk import get_current_context
-
-    try:
-        return get_current_context()["run_id"]
-    except Exception:  # called outside a task (unit tests, benchmarks)
-        return None
-
-
-def _fail(message: str) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    log.error(message)
-    raise AirflowFailException(message)
-
-
-def _skip(message: str) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    log.info(message)
-    raise AirflowSkipException(message)
-
-
-# --------------------------------------------------------------------------------------------- listener
-
-
-def plan_messages(messages: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Turn one batch of SQS messages into trigger kwargs; log and record everything not triggered.
-
-    Idempotent: planning is pure; the only write is the rejection note, which is overwritten with the
-    same content on a retry.
-    """
-    config = load_config()
-    intake = plan_intake(messages or [], config)
-    for item in intake.ignored:
-        log.info("ignored message %s: %s", item["message_id"], item["reason"])
-    for item in intake.rejected:
-        log.warning("rejected s3://%s/%s: %s", item["bucket"], item["key"], item["reason"])
-        library_bucket = config.conference(item["conference"]).library_bucket
-        Ledger(library_bucket, AWS_CONN_ID).record_rejected(
-            object_identity(item["bucket"], item["key"], item["etag"]), item
-        )
-    for item in intake.triggers:
-        log.info(
-            "trigger %s for s3://%s/%s", item["trigger_run_id"], item["conf"]["bucket"], item["conf"]["key"]
-        )
-    log.info(
-        "%d message(s): %d run(s) to trigger, %d rejected name(s), %d ignored",
-        len(messages or []), len(intake.triggers), len(intake.rejected), len(intake.ignored),
-    )  # fmt: skip
-    return intake.triggers
-
-
-def delete_messages(messages: list[dict[str, Any]] | None) -> int:
-    """Delete the batch's messages (after every trigger succeeded or found its run already there).
-
-    Idempotent: deleting an already deleted message is not an error for SQS.
-    """
-    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
-
-    receipt_handles = [m["ReceiptHandle"] for m in messages or [] if m.get("ReceiptHandle")]
-    if not receipt_handles:
-        return 0
-    queue_url = load_config().queue_url
-    client = SqsHook(aws_conn_id=AWS_CONN_ID).get_conn()
-    failed = []
-    for start in range(0, len(receipt_handles), 10):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": handle}
-            for i, handle in enumerate(receipt_handles[start : start + 10], start=start)
-        ]
-        response = client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-        failed.extend(response.get("Failed", []))
-    if failed:
-        raise RuntimeError(f"SQS refused to delete {len(failed)} message(s): {failed}")
-    log.info("deleted %d message(s) from %s", len(receipt_handles), queue_url)
-    return len(receipt_handles)
-
-
-# ---------------------------------------------------------------------------------------------- publish
-
-
 def _job_ledger(job: dict[str, Any]) -> Ledger:
-    return Ledger(job["library_bucket"], AWS_CONN_ID)
+    return Ledger.for_job(job)
 
 
 def _ledger_update(job: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -189,26 +98,26 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
 
     bucket, key = (bucket or "").strip(), (key or "").strip()
     if not bucket or not key:
-        _fail("Params bucket and key are required")
+        fail("Params bucket and key are required")
     config = load_config()
     conference = config.conference_for(bucket, key)
     if conference is None:
-        _fail(
+        fail(
             f"s3://{bucket}/{key}: no conference in talkbot_config has raw_bucket {bucket!r} with that prefix"
         )
     try:
         talk_file = parse_talk_key(key)
     except TalkNameError as err:
-        _fail(f"s3://{bucket}/{key}: {err}")
+        fail(f"s3://{bucket}/{key}: {err}")
     head_args = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
     try:
-        head = _s3().head_object(**head_args)
+        head = s3.client().head_object(**head_args)
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if s3.is_missing(err):
             where = f"s3://{bucket}/{key}{f' version {version_id}' if version_id else ''}"
             if etag or version_id:  # announced by an event, deleted since: nothing left to publish
-                _skip(f"{where} was deleted after its upload event; nothing to publish")
-            _fail(f"{where} does not exist")
+                skip(f"{where} was deleted after its upload event; nothing to publish")
+            fail(f"{where} does not exist")
         raise
     actual = normalise_etag(head["ETag"])
     etag = normalise_etag(etag) or actual
@@ -226,8 +135,9 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
         "run_id": publish_run_id(talk_file.uuid, bucket, key, etag),
         "library_bucket": conference.library_bucket,
         "library_key": conference.library_key(talk_file.uuid),
+        "ledger": config.ledger,
     }
-    run_id = _current_run_id()
+    run_id = current_run_id()
 
     def register(record: dict[str, Any]) -> None:
         for name in ("conference", "bucket", "key", "etag", "version_id", "run_id", "library_key"):
@@ -240,20 +150,20 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
         _ledger_update(
             job, status="superseded", last_error=f"object now has ETag {actual}, event said {etag}"
         )
-        _skip(
+        skip(
             f"s3://{bucket}/{key} was replaced since this event (ETag {etag} → {actual}); its own run handles it"
         )
     try:
         talk = talks.find_talk(conference, talk_file.uuid)
     except talks.TalkLookupError as err:
         _ledger_update(job, status="failed", last_error=f"inspect: {err}", last_error_at=now())
-        _fail(str(err))
+        fail(str(err))
     job.update(title=talk.title, description=talk.description, speakers=list(talk.speakers))
     if talk.excluded:
         if record.get("status") != "published":
             _ledger_update(job, status="excluded")
             talks.write_status(conference, talk.uuid, "excluded")
-        _skip(f"talk {talk.uuid} ({talk.title!r}) is marked EXCLUDE in the talk sheet")
+        skip(f"talk {talk.uuid} ({talk.title!r}) is marked EXCLUDE in the talk sheet")
     _advance(job, conference, "processing")
     log.info(
         "talk %s %r by %s: s3://%s/%s [%s–%s s], ledger status %s",
@@ -261,39 +171,6 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
         job["start"], job["end"], record.get("status") or "new",
     )  # fmt: skip
     return job
-
-
-def _download(client: Any, bucket: str, key: str, target: Path, extra: dict[str, str] | None = None) -> Path:
-    """Stream an object to ``target`` in 8 MB chunks (constant memory), logging done/total.
-
-    ``extra`` (VersionId / IfMatch) pins the exact version; a replaced object fails with 412.
-    """
-    response = client.get_object(Bucket=bucket, Key=key, **(extra or {}))
-    progress = _ByteProgress(f"download s3://{bucket}/{key}", response.get("ContentLength") or 0)
-    with target.open("wb") as out:
-        for chunk in response["Body"].iter_chunks(8 * 1024 * 1024):
-            out.write(chunk)
-            progress(len(chunk))
-    return target
-
-
-class _ByteProgress:
-    """boto3 transfer callback that logs done/total at most every 5 seconds."""
-
-    def __init__(self, what: str, total: int) -> None:
-        self.what, self.total, self.done, self.last = what, total, 0, 0.0
-
-    def __call__(self, amount: int) -> None:
-        self.done += amount
-        if time.monotonic() - self.last >= 5 or self.done >= self.total:
-            self.last = time.monotonic()
-            percent = 100 * self.done / self.total if self.total else 100
-            log.info("%s: %.1f/%.1f MB (%.0f%%)", self.what, self.done / 1e6, self.total / 1e6, percent)
-
-
-def _s3_location(url: str) -> tuple[str, str]:
-    bucket, _, key = url[len("s3://") :].partition("/")
-    return bucket, key
 
 
 @contextmanager
@@ -314,7 +191,7 @@ def library_copy_is_current(client: Any, job: dict[str, Any]) -> bool:
     return head.get("Metadata", {}).get(IDENTITY_METADATA) == job["identity"]
 
 
-def render_upload(job: dict[str, Any]) -> dict[str, Any]:
+def render_video(job: dict[str, Any]) -> dict[str, Any]:
     """Cut, fade and encode the talk into ``s3://<library_bucket>/<library_prefix><uuid>.mp4``.
 
     Idempotent: the library object carries the source's identity in its metadata; a retry that finds it
@@ -323,7 +200,7 @@ def render_upload(job: dict[str, Any]) -> dict[str, Any]:
     from include.video_publishing.render import RenderSpec, render_talk
 
     conference = load_config().conference(job["conference"])
-    client = _s3()
+    client = s3.client()
     if library_copy_is_current(client, job):
         log.info("s3://%s/%s already holds this version's render", job["library_bucket"], job["library_key"])
         _advance(job, conference, "processed")
@@ -333,14 +210,14 @@ def render_upload(job: dict[str, Any]) -> dict[str, Any]:
         source_args = (
             {"VersionId": job["version_id"]} if job.get("version_id") else {"IfMatch": f'"{job["etag"]}"'}
         )
-        source = _download(
-            client, job["bucket"], job["key"], scratch / f"{job['uuid']}-source.mp4", source_args
+        source = s3.download(
+            client, job["bucket"], job["key"], scratch / f"{job['uuid']}-source.mp4", **source_args
         )
         sting = watermark = None
         if conference.sting:
-            sting = _download(client, *_s3_location(conference.sting), scratch / "sting.mp4")
+            sting = s3.download(client, *s3.parse_url(conference.sting), scratch / "sting.mp4")
         if conference.watermark:
-            watermark = _download(client, *_s3_location(conference.watermark), scratch / "watermark.png")
+            watermark = s3.download(client, *s3.parse_url(conference.watermark), scratch / "watermark.png")
         spec = RenderSpec(
             start=job["start"],
             end=job["end"],
@@ -353,19 +230,12 @@ def render_upload(job: dict[str, Any]) -> dict[str, Any]:
             result = render_talk(source, output, spec)
         except ValueError as err:
             _ledger_update(job, status="failed", last_error=f"render: {err}", last_error_at=now())
-            _fail(f"talk {job['uuid']}: {err}")
+            fail(f"talk {job['uuid']}: {err}")
         source.unlink()
-        size = output.stat().st_size
-        client.upload_file(
-            str(output),
-            job["library_bucket"],
-            job["library_key"],
-            ExtraArgs={
-                "ContentType": "video/mp4",
-                "Metadata": {IDENTITY_METADATA: job["identity"], "talkbot-uuid": job["uuid"]},
-            },
-            Callback=_ByteProgress(f"upload s3://{job['library_bucket']}/{job['library_key']}", size),
-        )
+        s3.upload(
+            client, output, job["library_bucket"], job["library_key"], content_type="video/mp4",
+            metadata={IDENTITY_METADATA: job["identity"], "talkbot-uuid": job["uuid"]},
+        )  # fmt: skip
     log.info(
         "rendered %.1f s at %.1fx → s3://%s/%s",
         result.duration,
@@ -377,7 +247,7 @@ def render_upload(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "duration": result.duration}
 
 
-def publish_upload(job: dict[str, Any]) -> dict[str, Any]:
+def publish_video(job: dict[str, Any]) -> dict[str, Any]:
     """Put the rendered talk where people watch it and return the job with its ``link``.
 
     ``library``: the link is the library object's URL. ``youtube``: a resumable upload, then the playlist
@@ -435,13 +305,14 @@ def _upload_once(
     """Upload the library copy, resuming the session in ``state`` when it was opened for these same bytes."""
     from include.video_publishing import youtube
 
-    client_s3 = _s3()
+    client_s3 = s3.client()
     source_etag = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])["ETag"]
     session = state.get("upload_session")
     if session and state.get("upload_source_etag") != source_etag:
         # the library copy was re-rendered since: resuming would splice two files; the old, unfinished
         # session can never become a video, so a new one is safe
-        log.warning("library copy changed since upload session %s was opened; starting a new one", session)
+        # never log the session URI: it is a bearer credential for the upload
+        log.warning("library copy changed since the upload session was opened; starting a new one")
         session = None
 
     def remember(uri: str) -> None:
@@ -452,9 +323,9 @@ def _upload_once(
         log.info("YouTube upload of %s: %.1f/%.1f MB (%.0f%%)", job["uuid"], done / 1e6, total / 1e6, percent)
 
     with _scratch(job["uuid"]) as scratch:
-        path = _download(
+        path = s3.download(
             client_s3, job["library_bucket"], job["library_key"], scratch / f"{job['uuid']}.mp4",
-            {"IfMatch": source_etag},
+            IfMatch=source_etag,
         )  # fmt: skip
         kwargs = {
             "chunk_size": settings.chunk_size_kb * 1024,
@@ -467,19 +338,6 @@ def _upload_once(
         except youtube.SessionGone as gone:
             log.warning("%s; starting a new upload session", gone)
             return youtube.upload_video(client, path, metadata, session_uri=None, **kwargs)
-
-
-def note_quota_wait(job: dict[str, Any], reason: str, retry_at: datetime) -> None:
-    """Record in the ledger that publishing waits for YouTube's quota (``quota_waits`` keeps the history)."""
-    message = f"publish: YouTube {reason}; waiting until {retry_at.isoformat(timespec='seconds')}"
-
-    def change(record: dict[str, Any]) -> None:
-        record["last_error"] = message
-        waits = record.setdefault("quota_waits", [])
-        if {"reason": reason, "until": retry_at.isoformat()} not in waits:
-            waits.append({"reason": reason, "until": retry_at.isoformat()})
-
-    _job_ledger(job).update(job["uuid"], job["identity"], change)
 
 
 def notify_speakers(job: dict[str, Any]) -> dict[str, Any]:
@@ -558,7 +416,7 @@ def _set_email(ledger: Ledger, job: dict[str, Any], address: str, name: str, sta
     ledger.update(job["uuid"], job["identity"], change)
 
 
-def record_published(job: dict[str, Any]) -> None:
+def record_link(job: dict[str, Any]) -> None:
     """Write LINK and STATUS=published to the talk sheet and complete the ledger record.
 
     Idempotent: writes the same values again on a retry.
@@ -582,87 +440,3 @@ def record_failure(job: dict[str, Any] | None) -> None:
     record = _ledger_update(job, status="failed", failed_at=now())
     talks.write_status(conference, job["uuid"], "failed")
     log.error("talk %s failed: %s", job["uuid"], record.get("last_error") or "see the failed task's log")
-
-
-# -------------------------------------------------------------------------------------------- reconcile
-
-
-def find_unfinished(
-    interval_end: datetime | None, min_age_minutes: int, dry_run: bool
-) -> list[dict[str, Any]]:
-    """Trigger kwargs for every conforming raw upload without a finished ledger record.
-
-    Only uploads older than both the run's data interval end (so a backfilled run sees what that day saw)
-    and ``min_age_minutes`` (fresh uploads are the listener's) count. Uses the listener's deterministic run
-    ids, so an upload whose run exists is skipped by the trigger. Read-only; ``dry_run`` only logs.
-    """
-    now_utc = datetime.now(UTC)
-    cutoff = min(interval_end or now_utc, now_utc - timedelta(minutes=min_age_minutes))
-    log.info("considering uploads last modified before %s", cutoff.isoformat(timespec="seconds"))
-    config = load_config()
-    client = _s3()
-    found: list[dict[str, Any]] = []
-    for conference in config.conferences.values():
-        found.extend(_unfinished_in(client, config, conference, cutoff))
-    for item in found:
-        log.info(
-            "%s: s3://%s/%s",
-            "would trigger" if dry_run else "trigger",
-            item["conf"]["bucket"],
-            item["conf"]["key"],
-        )
-    log.info("%d upload(s) without a finished ledger record", len(found))
-    if len(found) > MAX_TRIGGERS_PER_RUN:
-        log.warning("triggering the first %d; the next run takes the rest", MAX_TRIGGERS_PER_RUN)
-    return [] if dry_run else found[:MAX_TRIGGERS_PER_RUN]
-
-
-def _unfinished_in(
-    client: Any, config: TalkbotConfig, conference: Conference, cutoff: datetime
-) -> list[dict]:
-    ledger = Ledger(conference.library_bucket, AWS_CONN_ID, client=client)
-    found = []
-    scanned = 0
-    pages = client.get_paginator("list_objects_v2").paginate(
-        Bucket=conference.raw_bucket, Prefix=conference.raw_prefix
-    )
-    for page in pages:
-        for obj in page.get("Contents", []):
-            scanned += 1
-            key = obj["Key"]
-            if obj["LastModified"] > cutoff or not is_video_key(key):
-                continue
-            if config.conference_for(conference.raw_bucket, key) is not conference:
-                continue  # a longer raw_prefix of another conference owns it
-            try:
-                uuid = parse_talk_key(key).uuid
-            except TalkNameError as err:
-                log.info("skipping s3://%s/%s: %s", conference.raw_bucket, key, err)
-                continue
-            etag = normalise_etag(obj["ETag"])
-            record = ledger.read(uuid, object_identity(conference.raw_bucket, key, etag))
-            if record and record.get("status") in FINISHED:
-                continue
-            run_id = publish_run_id(uuid, conference.raw_bucket, key, etag)
-            found.append(trigger_kwargs(conference.raw_bucket, key, etag, None, run_id))
-    log.info(
-        "conference %s: scanned %d object(s) in s3://%s/%s",
-        conference.slug,
-        scanned,
-        conference.raw_bucket,
-        conference.raw_prefix,
-    )
-    return found
-
-
-__all__ = [
-    "delete_messages",
-    "find_unfinished",
-    "inspect_upload",
-    "notify_speakers",
-    "plan_messages",
-    "publish_upload",
-    "record_failure",
-    "record_published",
-    "render_upload",
-]
