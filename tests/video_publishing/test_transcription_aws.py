@@ -159,3 +159,52 @@ def test_result_locations_and_bad_job_names():
     with pytest.raises(ValueError, match="job_name"):
         AmazonTranscribeEngine().submit(Media("b", "k"), "en-US", "has spaces")
     assert parse_result({"results": {"items": []}}, "en-US").words == ()
+
+
+def test_operator_defers_on_the_job_and_returns_the_transcript(stack, library, unique_name):
+    """What Airflow does with the task: ``execute`` defers (``TaskDeferred``) → the triggerer rebuilds the
+    trigger from its serialized form and runs it → the task resumes in the named method with the event."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from include.video_publishing.transcription.operator import TranscribeOperator
+
+    job_name = f"op-{unique_name}"
+    stack.boto3_client("s3").put_object(
+        Bucket=library,
+        Key=f"_talkbot/transcripts/{job_name}.json",
+        Body=json.dumps(result_document(job_name)),
+    )
+    operator = TranscribeOperator(
+        task_id="transcribe_talk",
+        settings={"engine": "aws", "poll_seconds": 0.05},
+        bucket=library,
+        key="ws26/talk.mp4",
+        language="en-US",
+        job_name=job_name,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context={})
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == "include.video_publishing.transcription.aws.TranscriptionJobTrigger"
+    event = first_event(TranscriptionJobTrigger(**kwargs))
+
+    result = getattr(operator, deferred.value.method_name)(context={}, event=event)
+
+    assert " ".join(w["text"] for w in result["words"]) == "Welcome to the conference."
+    assert result["engine"] == "aws"
+
+
+def test_operator_with_the_local_engine_returns_without_deferring(stack, library):
+    """No speech in this object: the local engine's clear failure, raised in the worker (no deferral)."""
+    from include.video_publishing.transcription.operator import TranscribeOperator
+
+    operator = TranscribeOperator(
+        task_id="transcribe_talk",
+        settings={"engine": "local"},
+        bucket=library,
+        key="ws26/talk.mp4",
+        language="en-US",
+        job_name="unused",
+    )
+    with pytest.raises(TranscriptionFailed, match=r"cannot read talk\.mp4"):
+        operator.execute(context={})
