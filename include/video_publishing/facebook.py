@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -225,12 +226,16 @@ def upload_video(
     session: dict[str, Any] | None,
     on_session: Callable[[dict[str, Any]], None],
     progress: Callable[[int, int], None] | None = None,
+    chunk_retries: int = 3,
+    retry_delay: float = 2.0,
 ) -> str:
     """Upload ``path`` to the Page (resuming ``session`` when given) and return the published video's id.
 
     ``on_session`` receives ``UploadSession.to_dict()`` after ``start`` and after every chunk; store it and
-    pass it back as ``session`` on a retry. Raises ``SessionGone`` when the stored video no longer exists,
-    ``RateLimited`` when Facebook throttles, ``GraphError`` otherwise.
+    pass it back as ``session`` on a retry. A chunk that fails transiently (connection lost, timeout, 5xx)
+    is sent again up to ``chunk_retries`` times, ``retry_delay`` doubling each time, before the error
+    reaches the caller. Raises ``SessionGone`` when the stored video no longer exists, ``RateLimited`` when
+    Facebook throttles, ``GraphError`` or ``requests.RequestException`` otherwise.
     """
     size = path.stat().st_size
     if session:
@@ -257,12 +262,16 @@ def upload_video(
             end_offset=int(answer["end_offset"]),
         )
         on_session(state.to_dict())
+    next_report = 0.0
     with path.open("rb") as source:
         while state.start_offset < state.end_offset:
-            state = _transfer(client, source, state)
+            state = _transfer_retrying(client, source, state, chunk_retries, retry_delay)
             on_session(state.to_dict())
             if progress:
                 progress(state.start_offset, size)
+            elif state.start_offset / size >= next_report:
+                log.info("Facebook upload %s: %d of %d bytes", state.video_id, state.start_offset, size)
+                next_report += 0.1
     client.post(
         f"{client.page_id}/videos",
         upload_phase="finish",
@@ -271,6 +280,27 @@ def upload_video(
         description=metadata.description,
     )
     return state.video_id
+
+
+def _transfer_retrying(
+    client: GraphClient, source: Any, state: UploadSession, retries: int, delay: float
+) -> UploadSession:
+    """``_transfer`` again after a transient failure; a chunk that did arrive is then corrected by the
+    offset Facebook expects, so nothing is stored twice."""
+    attempt = 0
+    while True:
+        try:
+            return _transfer(client, source, state)
+        except (requests.ConnectionError, requests.Timeout, GraphError) as err:
+            transient = not isinstance(err, GraphError) or err.status >= 500
+            if not transient or attempt >= retries:
+                raise
+            wait = delay * 2**attempt
+            log.warning(
+                "Facebook chunk at byte %d failed (%s); again in %.0f s", state.start_offset, err, wait
+            )
+            time.sleep(wait)
+            attempt += 1
 
 
 def _transfer(client: GraphClient, source: Any, state: UploadSession) -> UploadSession:

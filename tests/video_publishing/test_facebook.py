@@ -78,8 +78,8 @@ def test_connection_drop_mid_upload_resumes_without_second_video(fb, client, vid
 
     meta = facebook.VideoMetadata("Resumed", "")
     published_before = len(fb.store.published())
-    with pytest.raises(requests.ConnectionError):
-        facebook.upload_video(client, video_file, meta, session=None, on_session=remember)
+    with pytest.raises(requests.ConnectionError):  # no chunk retries: the task's retry must resume
+        facebook.upload_video(client, video_file, meta, session=None, on_session=remember, chunk_retries=0)
     stored = sessions[-1]
     assert stored["start_offset"] == 2 * CHUNK
 
@@ -99,7 +99,12 @@ def test_lost_answer_is_corrected_from_the_expected_offset(fb, client, video_fil
     fb.store.fail_next("transfer", "lost_answer")
     with pytest.raises(facebook.GraphError) as lost:
         facebook.upload_video(
-            client, video_file, facebook.VideoMetadata("Stale", ""), session=None, on_session=sessions.append
+            client,
+            video_file,
+            facebook.VideoMetadata("Stale", ""),
+            session=None,
+            on_session=sessions.append,
+            chunk_retries=0,
         )
     assert lost.value.status == 500
     assert sessions[-1]["start_offset"] == 0  # what the caller knows; Facebook already holds CHUNK bytes
@@ -112,6 +117,24 @@ def test_lost_answer_is_corrected_from_the_expected_offset(fb, client, video_fil
         on_session=sessions.append,
     )
     assert fb.store.video_bytes(video_id) == video_file.read_bytes()  # no byte stored twice
+
+
+def test_transient_chunk_failures_are_retried_within_the_call(fb, client, video_file):
+    fb.store.fail_next("transfer", "disconnect")
+    fb.store.fail_next("transfer", "lost_answer")
+    mark = len(fb.store.calls)
+    video_id = facebook.upload_video(
+        client,
+        video_file,
+        facebook.VideoMetadata("Flaky network", ""),
+        session=None,
+        on_session=lambda s: None,
+        retry_delay=0.01,
+    )
+    assert fb.store.video_bytes(video_id) == video_file.read_bytes()
+    transfers = _calls_since(fb, mark, "transfer")
+    assert [c["status"] for c in transfers[:3]] == ["disconnected", 500, 400]  # the 400 names the offset
+    assert len(_calls_since(fb, mark, "start")) == 1
 
 
 def test_retry_after_finish_returns_the_same_video_without_calls_that_change_anything(fb, client, video_file):
