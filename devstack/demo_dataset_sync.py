@@ -90,13 +90,13 @@ def seed(stack: Any, workdir: Path) -> list[str]:
         prefix = f"tuttle_twins/{SEASON}{episode}/default_eng/v1/frames/thumbnails/"
         uploads += [(f"{prefix}{frame_number(episode, i)}.jpg", jpegs[i]) for i in range(count)]
         sheet_id = f"tuttle-twins-{SEASON.lower()}-{episode.lower()}-demo"
-        stack.google.put_sheet(sheet_id, sheet_rows(episode, count), tab="Sheet1")
+        link = stack.google.put_sheet(sheet_id, sheet_rows(episode, count), tab="Sheet1")
         sheet_files.append(stack.google.sheets_dir / sheet_id / "Sheet1.csv")
         manifest_episodes.append(
             {
                 "episode_code": episode,
-                "GOOGLE_SPREADSHEET_URL": f"https://docs.google.com/spreadsheets/d/{sheet_id}/edit#gid=0",
-                "SHEET_NAME": "Sheet1",
+                # The seed's own link form; the gid names the tab.
+                "GOOGLE_SPREADSHEET_URL": link.replace("/spreadsheets/", "/google_spreadsheets/"),
                 "IMG_SIZE": "thumbnails",
             }
         )
@@ -117,6 +117,8 @@ def seed(stack: Any, workdir: Path) -> list[str]:
         *(f"  sheet (Google stand-in CSV, edit me): {path}" for path in sheet_files),
         "  trigger the DAG, then change a class in a sheet (e.g. a JONNY's RECLASSIFICATION cell) and trigger again:",
         "  the run's log and report list exactly the frames that moved.",
+        "  empty a sheet (keep its header) and trigger again: that episode is held and the run waits for",
+        "  approve_held_changes in Browse → Required Actions; the other episode syncs meanwhile.",
         f"  datasets: {aws} s3 ls --recursive s3://{BUCKET}/tuttle_twins/ML/",
         f"  reports:  {aws} s3 ls --recursive s3://{BUCKET}/tuttle_twins/sync_runs/",
     ]

@@ -5,9 +5,12 @@ pipelines call, over real HTTP, so that ``GSheetsHook`` and google-api-python-cl
 run unchanged against it:
 
 - ``POST /token``: any grant (service-account JWT or refresh token) gets a bearer token.
-- Sheets v4 ``values`` get / batchGet / update / append / batchUpdate. A spreadsheet is a
-  folder ``<sheets_dir>/<spreadsheet_id>/`` with one ``<tab>.csv`` per tab; the first tab
-  by name is the default sheet. Every request is logged in ``sheet_requests``.
+- Sheets v4 ``spreadsheets.get`` (metadata: each tab's ``sheetId``, ``title`` and ``index``)
+  and ``values`` get / batchGet / update / append / batchUpdate. A spreadsheet is a folder
+  ``<sheets_dir>/<spreadsheet_id>/`` with one ``<tab>.csv`` per tab and ``_tabs.json``
+  holding the tabs' order and sheet ids (the first tab created gets sheet id 0, like a new
+  Google spreadsheet; a CSV dropped in by hand is added after the known tabs). A range
+  without a tab reads the first tab. Every request is logged in ``sheet_requests``.
 - YouTube v3 resumable ``videos.insert`` (upload stored under ``youtube_dir``) and
   ``playlistItems.insert``; ``fail_next_uploads`` makes the next inserts answer 403 with a
   quota reason.
@@ -21,6 +24,7 @@ import json
 import re
 import threading
 import uuid
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
@@ -29,6 +33,11 @@ from devstack.net import free_port
 
 _CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
 SCOPES_GRANTED = ("https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube")
+
+
+def _sheet_id(title: str, first: bool) -> int:
+    """The first tab of a spreadsheet has sheet id 0; later ones a stable number from the title."""
+    return 0 if first else zlib.crc32(title.encode()) % 2_000_000_000 + 1
 
 
 def _col_number(letters: str) -> int:
@@ -64,7 +73,9 @@ def parse_a1(a1: str) -> tuple[str | None, int, int, int | None, int | None]:
 
 
 class SheetStore:
-    """CSV-backed spreadsheets, safe for concurrent requests."""
+    """CSV-backed spreadsheets with ordered tabs and sheet ids, safe for concurrent requests."""
+
+    META = "_tabs.json"
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -75,33 +86,61 @@ class SheetStore:
         if not folder.is_dir():
             raise KeyError(f"Requested entity was not found: spreadsheet {spreadsheet_id}")
         if tab is None:
-            tabs = sorted(folder.glob("*.csv"))
+            tabs = self.tabs(spreadsheet_id)
             if not tabs:
                 raise KeyError(f"spreadsheet {spreadsheet_id} has no sheets")
-            return tabs[0]
+            tab = tabs[0]["title"]
         path = folder / f"{tab}.csv"
         if not path.exists():
             raise ValueError(f"Unable to parse range: sheet {tab!r} not found")
         return path
 
-    def tabs(self, spreadsheet_id: str) -> list[str]:
-        return [p.stem for p in sorted((self.root / spreadsheet_id).glob("*.csv"))]
+    def tabs(self, spreadsheet_id: str) -> list[dict]:
+        """``[{"title", "sheetId"}]`` in tab order (empty for an unknown spreadsheet)."""
+        folder = self.root / spreadsheet_id
+        with self.lock:
+            meta = folder / self.META
+            known = json.loads(meta.read_text()) if meta.exists() else []
+            titles = {t["title"] for t in known}
+            present = {p.stem for p in folder.glob("*.csv")}
+            tabs = [t for t in known if t["title"] in present]
+            tabs += [{"title": t, "sheetId": _sheet_id(t, not tabs)} for t in sorted(present - titles)]
+        return tabs
 
     def read(self, spreadsheet_id: str, tab: str | None = None) -> list[list[str]]:
         with self.lock:
             text = self._path(spreadsheet_id, tab).read_text(encoding="utf-8")
         return list(csv.reader(io.StringIO(text)))
 
-    def write(self, spreadsheet_id: str, rows: list[list[str]], tab: str | None = "Sheet1") -> None:
+    def write(
+        self,
+        spreadsheet_id: str,
+        rows: list[list[str]],
+        tab: str | None = "Sheet1",
+        sheet_id: int | None = None,
+    ) -> int:
+        """Create or replace a tab's cells; returns its sheet id (kept when the tab exists)."""
         folder = self.root / spreadsheet_id
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         with self.lock:
-            path = self._path(spreadsheet_id, tab) if tab is None else folder / f"{tab}.csv"
+            if tab is None:
+                tab = self._path(spreadsheet_id, None).stem
+            tabs = self.tabs(spreadsheet_id)
+            existing = next((t for t in tabs if t["title"] == tab), None)
+            if existing is None:
+                existing = {
+                    "title": tab,
+                    "sheetId": _sheet_id(tab, not tabs) if sheet_id is None else sheet_id,
+                }
+                tabs.append(existing)
+            path = folder / f"{tab}.csv"
             tmp = path.with_suffix(".tmp")
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
             tmp.replace(path)
+            (folder / self.META).write_text(json.dumps(tabs))
+        return existing["sheetId"]
 
     def get_range(self, spreadsheet_id: str, a1: str) -> dict:
         tab, r1, c1, r2, c2 = parse_a1(a1)
@@ -245,8 +284,22 @@ class _Handler(BaseHTTPRequestHandler):
             tabs = store.tabs(spreadsheet_id)
             if not tabs:
                 raise KeyError(f"Requested entity was not found: spreadsheet {spreadsheet_id}")
-            sheets = [{"properties": {"title": t, "index": i}} for i, t in enumerate(tabs)]
-            self._send(200, {"spreadsheetId": spreadsheet_id, "sheets": sheets})
+            sheets = [
+                {
+                    "properties": {
+                        "sheetId": t["sheetId"],
+                        "title": t["title"],
+                        "index": i,
+                        "sheetType": "GRID",
+                        "gridProperties": {"rowCount": 1000, "columnCount": 26},
+                    }
+                }
+                for i, t in enumerate(tabs)
+            ]
+            self._send(
+                200,
+                {"spreadsheetId": spreadsheet_id, "properties": {"title": spreadsheet_id}, "sheets": sheets},
+            )
             return
         if tail == "values:batchGet":
             ranges = query.get("ranges", [])
@@ -520,10 +573,16 @@ class GoogleStandIn:
         self._server.shutdown()
         self._server.server_close()
 
-    def put_sheet(self, spreadsheet_id: str, rows: list[list[str]], tab: str = "Sheet1") -> str:
-        """Create or replace one tab; returns the sheet's docs.google.com URL."""
-        self._server.sheets.write(spreadsheet_id, [[str(c) for c in r] for r in rows], tab)
-        return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit#gid=0"
+    def put_sheet(
+        self, spreadsheet_id: str, rows: list[list[str]], tab: str = "Sheet1", sheet_id: int | None = None
+    ) -> str:
+        """Create or replace one tab; returns the tab's docs.google.com link (``…/edit#gid=<sheet id>``)."""
+        gid = self._server.sheets.write(spreadsheet_id, [[str(c) for c in r] for r in rows], tab, sheet_id)
+        return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit#gid={gid}"
+
+    def sheet_tabs(self, spreadsheet_id: str) -> list[dict]:
+        """``[{"title", "sheetId"}]`` of a spreadsheet, in tab order."""
+        return self._server.sheets.tabs(spreadsheet_id)
 
     def get_sheet(self, spreadsheet_id: str, tab: str | None = None) -> list[list[str]]:
         return self._server.sheets.read(spreadsheet_id, tab)

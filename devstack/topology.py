@@ -6,6 +6,13 @@ metadata database (a fresh PostgreSQL database per topology, dropped at stop), t
 Redis broker (a private Redis database index, flushed at stop) and the S3 bucket that
 receives remote task logs. Workers get distinct names so task instances record which
 worker ran them. Used by ``make test-prod`` and the load/fault benchmarks.
+
+It is the ``docker-compose.yaml`` stack without containers: the same services (``SERVICES``),
+executor, broker, database, remote logging, secrets backend and pools (``deploy/pools.json``);
+``tests/deploy/test_compose.py`` compares the two. With ``secrets_backend=True`` the connections
+and variables live in moto's Secrets Manager and Airflow reads them through providers-amazon's
+``SecretsManagerBackend``, as in production; otherwise they are ``AIRFLOW_CONN_*`` variables and
+the metadata database (the benchmarks point ``aws_default`` at a fault proxy that way).
 """
 
 from __future__ import annotations
@@ -36,6 +43,21 @@ REDIS_HOST = os.environ.get("PROD_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("PROD_REDIS_PORT", "6379"))
 LOG_BUCKET = "airflow-remote-logs"
 WORKER_NAME_ENV = "DEVSTACK_WORKER_NAME"
+POOLS_FILE = REPO / "deploy" / "pools.json"
+SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+CONNECTIONS_PREFIX = "airflow/connections"
+VARIABLES_PREFIX = "airflow/variables"
+# One process per service of docker-compose.yaml (service name -> `airflow` arguments); the Celery
+# workers are `WORKER_COMMAND`, one process per replica.
+SERVICES = {
+    "airflow-apiserver": ["api-server"],
+    "airflow-scheduler": ["scheduler"],
+    "airflow-dag-processor": ["dag-processor"],
+    "airflow-triggerer": ["triggerer"],
+}
+WORKER_SERVICE = "airflow-worker"
+WORKER_COMMAND = ["celery", "worker"]
+DEFAULT_WORKERS = 2
 
 
 def worker_hostname() -> str:
@@ -82,11 +104,13 @@ class CeleryTopology:
         stack: LocalStack,
         workdir: Path,
         *,
-        workers: int = 2,
+        workers: int = DEFAULT_WORKERS,
         worker_concurrency: int = 2,
         extra_env: dict[str, str] | None = None,
+        secrets_backend: bool = False,
     ):
         self.stack = stack
+        self.secrets_backend = secrets_backend
         self.extra_env = dict(extra_env or {})
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -100,6 +124,7 @@ class CeleryTopology:
         self.worker_concurrency = worker_concurrency
         self.components: list[Component] = []
         self._db_created = False
+        self.scheduler_health_port = free_port()
 
     # -- configuration ----------------------------------------------------------------------
     @property
@@ -110,6 +135,11 @@ class CeleryTopology:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
         env.update(self.stack.env)
+        if self.secrets_backend:
+            # Only the secrets backend knows the connections, as in production.
+            env = {k: v for k, v in env.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+            env["AIRFLOW__SECRETS__BACKEND"] = SECRETS_BACKEND
+            env["AIRFLOW__SECRETS__BACKEND_KWARGS"] = json.dumps(self.secrets_backend_kwargs)
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -134,6 +164,9 @@ class CeleryTopology:
                 "AIRFLOW__API__SECRET_KEY": self._secret("api"),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.scheduler_health_port),
                 "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
                 "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{LOG_BUCKET}/{self.database}",
                 "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "aws_default",
@@ -147,6 +180,33 @@ class CeleryTopology:
         )
         env.update(self.extra_env)
         return env
+
+    @property
+    def secrets_backend_kwargs(self) -> dict[str, str]:
+        """``[secrets] backend_kwargs``: the production prefixes, moto's endpoint instead of AWS's."""
+        return {
+            "connections_prefix": CONNECTIONS_PREFIX,
+            "variables_prefix": VARIABLES_PREFIX,
+            "region_name": "us-east-1",
+            "endpoint_url": self.stack.aws_endpoint,
+        }
+
+    def put_secrets(self, variables: dict[str, str]) -> list[str]:
+        """Write the stack's connections and ``variables`` to Secrets Manager; returns the secret names.
+
+        Idempotent: an existing secret gets a new value (``put_secret_value``).
+        """
+        client = self.stack.boto3_client("secretsmanager")
+        secrets_by_name = {
+            f"{CONNECTIONS_PREFIX}/{c}": json.dumps(v) for c, v in self.stack.connections().items()
+        }
+        secrets_by_name.update({f"{VARIABLES_PREFIX}/{name}": value for name, value in variables.items()})
+        for name, value in secrets_by_name.items():
+            try:
+                client.create_secret(Name=name, SecretString=value)
+            except client.exceptions.ResourceExistsException:
+                client.put_secret_value(SecretId=name, SecretString=value)
+        return sorted(secrets_by_name)
 
     def _secret(self, name: str) -> str:
         path = self.home / f".{name}-secret"
@@ -168,28 +228,36 @@ class CeleryTopology:
         return result.stdout
 
     def start(self, *, pools: dict[str, int] | None = None, variables: dict[str, str] | None = None):
+        """Bootstrap like compose's ``airflow-init`` (migrate, import ``deploy/pools.json``), then start.
+
+        ``pools`` resizes pools after the import (the benchmarks size ``render`` to their workers).
+        """
         _pg_admin(f'CREATE DATABASE "{self.database}"')
         self._db_created = True
         if not self._bucket_exists():
             self.stack.boto3_client("s3").create_bucket(Bucket=LOG_BUCKET)
+        if self.secrets_backend:
+            self.put_secrets(variables or {})
         self.airflow("db", "migrate")
+        self.airflow("pools", "import", str(POOLS_FILE))
         for name, slots in (pools or {}).items():
             self.airflow("pools", "set", name, str(slots), f"{name} (topology)")
-        for name, value in (variables or {}).items():
-            self.airflow("variables", "set", name, value)
+        if not self.secrets_backend:
+            for name, value in (variables or {}).items():
+                self.airflow("variables", "set", name, value)
+        api_args = [*SERVICES["airflow-apiserver"], "--port", str(self.api_port), "--host", "127.0.0.1"]
         self.components = [
-            Component("api-server", ["api-server", "--port", str(self.api_port), "--host", "127.0.0.1"]),
-            Component("scheduler", ["scheduler"]),
-            Component("dag-processor", ["dag-processor"]),
-            Component("triggerer", ["triggerer"]),
+            Component("api-server", api_args),
+            Component("scheduler", SERVICES["airflow-scheduler"]),
+            Component("dag-processor", SERVICES["airflow-dag-processor"]),
+            Component("triggerer", SERVICES["airflow-triggerer"]),
         ]
         for name in self.worker_names:
             self.components.append(
                 Component(
                     name,
                     [
-                        "celery",
-                        "worker",
+                        *WORKER_COMMAND,
                         "--celery-hostname",
                         f"{name}@%h",
                         "--without-mingle",
@@ -240,11 +308,21 @@ class CeleryTopology:
                 components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
                 if (
                     all(last.get(c, {}).get("status") == "healthy" for c in components)
+                    and self.scheduler_health_ok()
                     and self._workers_ready()
                 ):
                     return last
             time.sleep(1)
         raise TimeoutError(f"topology not healthy after {timeout}s: {last}")
+
+    def scheduler_health_ok(self) -> bool:
+        """The scheduler's own health server (compose's and the chart's probes use it) answers 200."""
+        url = f"http://127.0.0.1:{self.scheduler_health_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
 
     def _workers_ready(self) -> bool:
         for name in self.worker_names:

@@ -14,7 +14,23 @@ from include.common.sheets import SheetError, SheetLocation, read_rows, update_c
     [
         (
             "https://docs.google.com/spreadsheets/d/1cr_rXVh0eZZ4aLtFKb5dw8jfBtksRezhY1X5ys6FckI/edit#gid=1690818184",
-            SheetLocation(kind="gsheet", spreadsheet_id="1cr_rXVh0eZZ4aLtFKb5dw8jfBtksRezhY1X5ys6FckI"),
+            SheetLocation(
+                kind="gsheet", spreadsheet_id="1cr_rXVh0eZZ4aLtFKb5dw8jfBtksRezhY1X5ys6FckI", gid=1690818184
+            ),
+        ),
+        (  # the seed's own link form
+            "https://docs.google.com/google_spreadsheets/d/1cr_rXVh0eZZ4aLtFKb5dw8jfBtksRezhY1X5ys6FckI/edit#gid=1690818184",
+            SheetLocation(
+                kind="gsheet", spreadsheet_id="1cr_rXVh0eZZ4aLtFKb5dw8jfBtksRezhY1X5ys6FckI", gid=1690818184
+            ),
+        ),
+        (
+            "https://docs.google.com/spreadsheets/u/1/d/1cr_rXVh0eZZ4aLtFKb5dw8j/edit?gid=42#gid=42",
+            SheetLocation(kind="gsheet", spreadsheet_id="1cr_rXVh0eZZ4aLtFKb5dw8j", gid=42),
+        ),
+        (
+            "https://docs.google.com/spreadsheets/d/1cr_rXVh0eZZ4aLtFKb5dw8j/edit",
+            SheetLocation(kind="gsheet", spreadsheet_id="1cr_rXVh0eZZ4aLtFKb5dw8j"),
         ),
         (
             "1cr_rXVh0eZZ4aLtFKb5dw8jfBtk",
@@ -30,7 +46,24 @@ def test_parse_location(text, expected):
     assert SheetLocation.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "   ", "s3://bucket-only", "https://example.com/sheet", "short"])
+def test_tab_name_wins_over_gid():
+    location = SheetLocation.parse(
+        "https://docs.google.com/spreadsheets/d/abcdefghijkl/edit#gid=7", tab="Frames"
+    )
+    assert (location.tab, location.gid) == ("Frames", None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "s3://bucket-only",
+        "https://example.com/sheet",
+        "short",
+        "https://docs.google.com/document/x",
+    ],
+)
 def test_parse_location_rejects(text):
     with pytest.raises(ValueError, match="sheet location"):
         SheetLocation.parse(text)
@@ -94,3 +127,28 @@ def test_s3_csv_missing_object(stack, s3, unique_name):
     s3.create_bucket(Bucket=f"{unique_name}-empty")
     with pytest.raises(SheetError, match="does not exist"):
         read_rows(SheetLocation.parse(f"s3://{unique_name}-empty/nope.csv"))
+
+
+def test_gid_selects_its_tab_through_the_metadata(stack, unique_name):
+    sheet_id = f"{unique_name}tabs"
+    stack.google.put_sheet(sheet_id, [["A"], ["first tab"]], tab="Notes")
+    url = stack.google.put_sheet(sheet_id, [["A"], ["second tab"]], tab="S01E01 frames")
+    gid = stack.google.sheet_tabs(sheet_id)[1]["sheetId"]
+    assert gid != 0
+    assert url.endswith(f"#gid={gid}")
+    # The seed's link form, pointing at the second tab.
+    seed_form = f"https://docs.google.com/google_spreadsheets/d/{sheet_id}/edit#gid={gid}"
+
+    assert read_rows(SheetLocation.parse(seed_form)) == [["A"], ["second tab"]]
+    assert read_rows(SheetLocation.parse(seed_form.partition("#")[0])) == [["A"], ["first tab"]]
+    assert read_rows(SheetLocation.parse(seed_form, tab="Notes")) == [["A"], ["first tab"]]
+    update_cells(SheetLocation.parse(seed_form), [(2, "a", "edited")])
+    assert stack.google.get_sheet(sheet_id, "S01E01 frames") == [["A"], ["edited"]]
+    assert stack.google.get_sheet(sheet_id, "Notes") == [["A"], ["first tab"]]
+
+
+def test_gid_of_no_tab_is_a_clear_error(stack, unique_name):
+    sheet_id = f"{unique_name}tabs"
+    stack.google.put_sheet(sheet_id, [["A"], ["x"]], tab="Only")
+    with pytest.raises(SheetError, match=r"gid=123 names no tab.*Only \(gid 0\)"):
+        read_rows(SheetLocation.parse(f"https://docs.google.com/spreadsheets/d/{sheet_id}/edit#gid=123"))

@@ -19,6 +19,8 @@ EXPECTED_DAGS = {
     "talkbot_publish_video",
     "talkbot_reconcile",
 }
+# The only exemptions from the retry policy: human-in-the-loop approvals, which must have retries=0.
+ASK_ONCE = {("tuttle_twins_dataset_sync", "approve_held_changes")}
 # Heavy libraries a DAG file must not pull in while the scheduler parses it.
 FORBIDDEN_AT_PARSE = ("pandas", "pyarrow", "googleapiclient", "ffmpeg", "imageio_ffmpeg")
 DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
@@ -72,7 +74,11 @@ def test_policies(dagbag):
         for task in dag.tasks:
             if task.owner in (None, "", "airflow"):
                 problems.append(f"{dag_id}.{task.task_id}: owner {task.owner!r}")
-            if (task.retries or 0) < 2:
+            if (dag_id, task.task_id) in ASK_ONCE:
+                # A person is asked once: retrying would ask again (or re-open an answered request).
+                if task.retries != 0:
+                    problems.append(f"{dag_id}.{task.task_id}: a human-in-the-loop task must have retries=0")
+            elif (task.retries or 0) < 2:
                 problems.append(f"{dag_id}.{task.task_id}: retries {task.retries} < 2")
             if not task.retry_delay or task.retry_delay < timedelta(seconds=1):
                 problems.append(f"{dag_id}.{task.task_id}: no retry_delay")

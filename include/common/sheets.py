@@ -1,8 +1,14 @@
 """Spreadsheet access shared by both pipelines: Google Sheets or a CSV export in S3.
 
 A *sheet location* is written by people in manifests and config, so it accepts the
-forms they copy from a browser: a Google Sheets URL, a bare spreadsheet id, or an
-``s3://bucket/key.csv`` export with the same columns.
+forms they copy from a browser: any ``docs.google.com`` link with ``/d/<id>`` (the usual
+``/spreadsheets/d/<id>/edit`` and older forms such as ``/google_spreadsheets/d/<id>``), a
+bare spreadsheet id, or an ``s3://bucket/key.csv`` export with the same columns.
+
+Which tab is read: a tab name given by the caller (a manifest's ``SHEET_NAME``, a config's
+``*_tab``) wins; otherwise the link's ``#gid=<n>`` (or ``?gid=<n>``) names the tab by its
+sheet id, resolved through the spreadsheet's metadata (``spreadsheets.get``); a gid that
+names no tab is a ``SheetError``, never a silent first tab. With neither, the first tab.
 
 Cells are always returned and written as plain strings. Writes to Google use
 ``valueInputOption=RAW`` so a title starting with ``=`` never becomes a formula.
@@ -18,7 +24,9 @@ import io
 import re
 from dataclasses import dataclass
 
-_GSHEET_URL = re.compile(r"^https?://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)")
+from include.common import s3
+
+_GSHEET_URL = re.compile(r"^https?://docs\.google\.com/(?:[^?#]*/)?d/([A-Za-z0-9_-]+)")
 _GSHEET_ID = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 _GID = re.compile(r"[#&?]gid=(\d+)")
 
@@ -36,32 +44,41 @@ class SheetLocation:
     tab: str | None = None
     bucket: str | None = None
     key: str | None = None
+    gid: int | None = None  # the link's tab (sheet id), used when no tab name is given
 
     @classmethod
     def parse(cls, text: str, tab: str | None = None) -> SheetLocation:
-        """Parse a location as people write it; ``tab`` names the Google sheet tab (None = first)."""
+        """Parse a location as people write it; ``tab`` names the Google tab and wins over a ``gid``."""
         value = (text or "").strip()
         if not value:
             raise ValueError("sheet location is empty")
         if value.startswith("s3://"):
-            bucket, _, key = value[len("s3://") :].partition("/")
-            if not bucket or not key:
+            bucket, key = s3.parse_url(value, field="sheet location")
+            if not key:
                 raise ValueError(f"sheet location {value!r}: expected s3://bucket/key.csv")
             return cls(kind="s3", bucket=bucket, key=key)
         match = _GSHEET_URL.match(value)
         if match:
-            return cls(kind="gsheet", spreadsheet_id=match.group(1), tab=tab or None)
+            gid = _GID.search(value)
+            return cls(
+                kind="gsheet",
+                spreadsheet_id=match.group(1),
+                tab=tab or None,
+                gid=int(gid.group(1)) if gid and not tab else None,
+            )
         if _GSHEET_ID.match(value):
             return cls(kind="gsheet", spreadsheet_id=value, tab=tab or None)
         raise ValueError(
-            f"sheet location {value!r} is neither a Google Sheets URL "
-            "(https://docs.google.com/spreadsheets/d/<id>/...), a spreadsheet id, nor s3://bucket/key.csv"
+            f"sheet location {value!r} is neither a Google Sheets link "
+            "(https://docs.google.com/.../d/<id>/...), a spreadsheet id, nor s3://bucket/key.csv"
         )
 
     def __str__(self) -> str:
         if self.kind == "s3":
             return f"s3://{self.bucket}/{self.key}"
-        return f"gsheet:{self.spreadsheet_id}" + (f"!{self.tab}" if self.tab else "")
+        if self.tab:
+            return f"gsheet:{self.spreadsheet_id}!{self.tab}"
+        return f"gsheet:{self.spreadsheet_id}" + (f"#gid={self.gid}" if self.gid is not None else "")
 
 
 def read_rows(
@@ -74,9 +91,8 @@ def read_rows(
     if location.kind == "s3":
         rows = _read_s3_csv(location, aws_conn_id)
     else:
-        rows = _gsheets_hook(gcp_conn_id).get_values(
-            spreadsheet_id=location.spreadsheet_id, range_=_a1(location.tab)
-        )
+        hook = _gsheets_hook(gcp_conn_id)
+        rows = hook.get_values(spreadsheet_id=location.spreadsheet_id, range_=_a1(tab_title(hook, location)))
     return _pad([[_cell(c) for c in row] for row in rows])
 
 
@@ -98,18 +114,36 @@ def update_cells(
         _update_s3_csv(location, updates, aws_conn_id)
         return
     hook = _gsheets_hook(gcp_conn_id)
-    header = hook.get_values(spreadsheet_id=location.spreadsheet_id, range_=_a1(location.tab, "1:1"))
+    tab = tab_title(hook, location)
+    header = hook.get_values(spreadsheet_id=location.spreadsheet_id, range_=_a1(tab, "1:1"))
     columns = column_index(header[0] if header else [])
     data = []
     for row_number, column, value in updates:
         col = _require_column(columns, column, location)
-        data.append({"range": _a1(location.tab, f"{_col_letter(col)}{row_number}"), "values": [[value]]})
+        data.append({"range": _a1(tab, f"{_col_letter(col)}{row_number}"), "values": [[value]]})
     hook.batch_update_values(
         spreadsheet_id=location.spreadsheet_id,
         ranges=[d["range"] for d in data],
         values=[d["values"] for d in data],
         value_input_option="RAW",
     )
+
+
+def tab_title(hook, location: SheetLocation) -> str | None:
+    """The tab to address: the given name, else the title of the link's gid, else None (first tab).
+
+    A gid costs one ``spreadsheets.get`` (metadata only, no cells) per read or write.
+    """
+    if location.tab or location.gid is None:
+        return location.tab
+    meta = hook.get_spreadsheet(spreadsheet_id=location.spreadsheet_id)
+    tabs = {s["properties"].get("sheetId"): s["properties"]["title"] for s in meta.get("sheets", ())}
+    if location.gid not in tabs:
+        raise SheetError(
+            f"{location}: the link's gid={location.gid} names no tab of the spreadsheet "
+            f"(tabs: {', '.join(f'{t} (gid {i})' for i, t in tabs.items())})"
+        )
+    return tabs[location.gid]
 
 
 def column_index(header: list[str]) -> dict[str, int]:
@@ -164,14 +198,8 @@ def _pad(rows: list[list[str]]) -> list[list[str]]:
     return [r + [""] * (width - len(r)) for r in rows]
 
 
-def _s3_client(aws_conn_id: str):
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
-
-
 def _read_s3_csv(location: SheetLocation, aws_conn_id: str) -> list[list[str]]:
-    client = _s3_client(aws_conn_id)
+    client = s3.client(aws_conn_id)
     try:
         obj = client.get_object(Bucket=location.bucket, Key=location.key)
     except client.exceptions.NoSuchKey:
@@ -181,8 +209,6 @@ def _read_s3_csv(location: SheetLocation, aws_conn_id: str) -> list[list[str]]:
 
 
 def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]], aws_conn_id: str) -> None:
-    from include.common.s3 import update_object
-
     def apply(body: bytes | None) -> bytes:
         if body is None:
             raise SheetError(f"{location}: object does not exist")
@@ -197,4 +223,4 @@ def _update_s3_csv(location: SheetLocation, updates: list[tuple[int, str, str]],
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         return buffer.getvalue().encode("utf-8")
 
-    update_object(_s3_client(aws_conn_id), location.bucket, location.key, apply, content_type="text/csv")
+    s3.update_object(s3.client(aws_conn_id), location.bucket, location.key, apply, content_type="text/csv")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from include.common import s3
+
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 DEFAULT_SPLIT_RATIOS: tuple[float, float, float] = (0.7, 0.2, 0.1)
 DEFAULT_RARITY_CHOICES: tuple[str, ...] = ("Common", "Uncommon", "Rare", "Epic", "Legendary")
@@ -55,9 +57,9 @@ def normalise_base_uri(text: str) -> str:
     """``s3://bucket/prefix`` or ``bucket/prefix/`` → ``bucket/prefix/``; ValueError if no bucket."""
     value = text.strip()
     if value.lower().startswith("s3://"):
-        value = value[5:]
-    value = value.lstrip("/")
-    bucket, _, prefix = value.partition("/")
+        bucket, prefix = s3.parse_url("s3://" + value[5:], field="S3_BASE_URI")
+    else:
+        bucket, _, prefix = value.lstrip("/").partition("/")
     if not bucket or " " in bucket:
         raise ValueError(f"S3_BASE_URI {text!r} does not start with a bucket name")
     prefix = prefix.strip("/")

@@ -20,6 +20,12 @@ Rules, in the words of the issue:
 * A target whose source object does not exist is reported as missing and not copied, and
   the frame's existing objects are kept: a missing source more likely means frames not
   uploaded yet than a frame that should vanish, and the dataset copy may be the only one.
+* A frame named by an invalid sheet row (a class typo, a source outside the allowed
+  buckets) is kept the same way (``kept_frames``).
+
+``counts`` also holds, per episode, ``existing`` (its managed objects before the run) and
+``deleted`` (objects that leave the datasets, moves excluded): the per-episode guard
+compares the two.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ import pyarrow.compute as pc
 from include.dataset_sync import layout
 
 TARGET_COLUMNS = ("episode", "frame", "rarity", "split", "source", "dest_key")
-COUNT_NAMES = ("unchanged", "copied", "moved", "deleted", "missing", "kept_without_source")
+COUNT_NAMES = ("unchanged", "copied", "moved", "deleted", "missing", "kept_without_source", "kept_invalid")
+# Per-episode figures of the plan that are not actions (kept out of the action totals).
+STAT_NAMES = ("existing",)
 
 
 @dataclass
@@ -60,7 +68,7 @@ class Plan:
         return len(self.deletes) / self.existing_objects if self.existing_objects else 0.0
 
     def totals(self) -> dict[str, int]:
-        return {name: int(self.counts[name].sum()) for name in COUNT_NAMES}
+        return {name: int(self.counts[name].sum()) for name in (*COUNT_NAMES, *STAT_NAMES)}
 
 
 def _layout_keys(keys: pa.Array | Iterable[str]) -> pa.Array:
@@ -96,6 +104,7 @@ def make_plan(
     existing_keys: pa.Array | Iterable[str],
     existing_sources: pa.Array | Iterable[str],
     is_managed: Callable[[str], bool],
+    kept_frames: pa.Array | Iterable[str] = (),
 ) -> Plan:
     """Compute the change sets.
 
@@ -104,7 +113,8 @@ def make_plan(
     so the concatenation of distinct episodes is unique by construction.
     ``existing_keys``: the listing of ``tuttle_twins/ML/``. ``existing_sources``:
     ``bucket/key`` of every source object found. ``is_managed(episode_id)``: whether objects
-    of that episode may be deleted in this run (selected and not protected).
+    of that episode may be deleted in this run (selected and not protected). ``kept_frames``:
+    frames of invalid sheet rows, whose existing objects stay.
 
     Only the objects that are not a target key (normally about the churn, 1 %) are parsed
     into split/class/frame/episode; the rest is settled by one hash join on the key.
@@ -128,8 +138,13 @@ def make_plan(
     episodes = pc.unique(others["episode"]).to_pylist()
     managed_eps = pa.array([e for e in episodes if is_managed(e)], type=pa.string())
     stale = others.filter(pc.is_in(others["episode"], value_set=managed_eps))
-    keep = pc.is_in(stale["frame"], value_set=_as_array(missing["frame"]))
-    kept = stale.filter(keep)
+    keep_missing = pc.is_in(stale["frame"], value_set=_as_array(missing["frame"]))
+    keep_invalid = pc.and_(
+        pc.invert(keep_missing), pc.is_in(stale["frame"], value_set=_as_array(kept_frames))
+    )
+    keep = pc.or_(keep_missing, keep_invalid)
+    kept = stale.filter(keep_missing)
+    kept_invalid = stale.filter(keep_invalid)
     to_delete = stale.filter(pc.invert(keep))
 
     is_move = pc.is_in(to_copy["frame"], value_set=_as_array(to_delete["frame"]))
@@ -160,13 +175,16 @@ def make_plan(
             "deleted": _count_by(to_delete["episode"].filter(pc.invert(delete_is_move))),
             "missing": _count_by(missing["episode"]),
             "kept_without_source": _count_by(kept["episode"]),
+            "kept_invalid": _count_by(kept_invalid["episode"]),
+            "existing": _count_by(stale["episode"]),  # plus the unchanged ones, added below
         },
-        columns=list(COUNT_NAMES),
+        columns=[*COUNT_NAMES, *STAT_NAMES],
     )
     for episode in pc.unique(tgt["episode"]).to_pylist():
         if episode not in counts.index:
             counts.loc[episode] = 0
     counts = counts.fillna(0).astype("int64").sort_index()
+    counts["existing"] += counts["unchanged"]
     counts.index.name = "episode"
 
     missing_examples: dict[str, list[str]] = {}

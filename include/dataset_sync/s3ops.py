@@ -1,10 +1,10 @@
 """The S3 side of the sync: listings, concurrent server-side copies, batched deletes.
 
-Everything goes through providers-amazon's ``S3Hook`` on a connection id, so the same
-code talks to AWS or to the local moto server. The client is built with botocore's
-*standard* retry mode (throttling and 5xx are retried with backoff) and a connection
-pool as large as the copy concurrency, otherwise the threads would queue on urllib3's
-default pool of 10.
+The client comes from the shared factory ``include.common.s3.hook`` (providers-amazon's
+``S3Hook`` on a connection id, so the same code talks to AWS or to the local moto server),
+with botocore's *standard* retry mode (throttling and 5xx are retried with backoff) and a
+connection pool as large as the copy concurrency, otherwise the threads would queue on
+urllib3's default pool of 10.
 """
 
 from __future__ import annotations
@@ -19,27 +19,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000  # DeleteObjects accepts at most 1000 keys per request
-RETRY_ATTEMPTS = 8
-
-
-def s3_hook(aws_conn_id: str, concurrency: int = 10):
-    """An S3Hook whose client has a pool of ``concurrency`` connections and standard retries.
-
-    The connection's own ``config_kwargs`` (if any) are kept; ours are merged on top.
-    """
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-    from botocore.config import Config
-
-    ours = Config(
-        max_pool_connections=max(10, concurrency),
-        retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
-    )
-    base = S3Hook(aws_conn_id=aws_conn_id).conn_config.botocore_config
-    return S3Hook(aws_conn_id=aws_conn_id, config=base.merge(ours) if base else ours)
 
 
 def split_source(source: str) -> tuple[str, str]:
-    """``bucket/key`` → ``(bucket, key)``."""
+    """``bucket/key`` (the planner's scheme-less form of a source) → ``(bucket, key)``."""
     bucket, _, key = source.partition("/")
     return bucket, key
 
@@ -62,9 +45,17 @@ def list_keys(client, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
-def list_sources(client, source_prefixes: Iterable[str]) -> list[str]:
-    """``bucket/key`` of every object under the given ``bucket/prefix/`` prefixes, one walk each."""
+def list_sources(client, source_prefixes: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """``bucket/key`` of every object under the given ``bucket/prefix/`` prefixes, one walk each.
+
+    A bucket that does not exist holds no sources (its frames count as missing). Any other
+    error (access denied, throttling beyond the retries) is returned per prefix,
+    ``{prefix: error}``, so only the episodes reading from that prefix are affected.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     found: list[str] = []
+    failed: dict[str, str] = {}
     for full_prefix in minimal_prefixes(source_prefixes):
         bucket, prefix = split_source(full_prefix)
         try:
@@ -72,9 +63,13 @@ def list_sources(client, source_prefixes: Iterable[str]) -> list[str]:
         except client.exceptions.NoSuchBucket:
             log.warning("Source bucket %s does not exist; its frames count as missing", bucket)
             continue
+        except (BotoCoreError, ClientError) as err:
+            log.error("Listing s3://%s failed: %s", full_prefix, err)
+            failed[full_prefix] = str(err)
+            continue
         log.info("Listed %d source objects under s3://%s", len(keys), full_prefix)
         found.extend(f"{bucket}/{k}" for k in keys)
-    return found
+    return found, failed
 
 
 class _Progress:

@@ -3,8 +3,13 @@
 The sheet is the only source of truth and people edit it freely, so normalisation
 separates what is fatal for the episode (a missing required column: the whole sheet is
 unusable and nothing of the episode may be deleted) from what is a problem of one row
-(no valid class, a frame number of another episode, a duplicate): such rows are left out
-and reported with a count and examples, and the rest of the episode is synced.
+(no valid class, a frame number of another episode, a source outside the allowed buckets,
+a duplicate): such rows are left out of the targets and reported with a count and
+examples, and the rest of the episode is synced.
+
+An invalid row whose frame number is a frame of the episode still names that frame, so the
+frame is *kept*: its existing dataset objects stay where they are (a typo in a class cell
+must not delete the frame), exactly like a frame whose source image is missing.
 """
 
 from __future__ import annotations
@@ -57,12 +62,16 @@ class TargetFrame:
 
 @dataclass
 class RowProblems:
-    """Rows left out of the datasets, by reason: count and a few examples each."""
+    """Rows left out of the datasets, by reason: count and a few examples each.
+
+    An example is ``{"row": <1-based sheet row>, "frame": <frame number or "">,
+    "value": <the offending cell>, "reason": <what is wrong with it>}``.
+    """
 
     counts: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
+    examples: dict[str, list[dict]] = field(default_factory=dict)
 
-    def add(self, reason: str, example: str) -> None:
+    def add(self, reason: str, example: dict) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
         shown = self.examples.setdefault(reason, [])
         if len(shown) < MAX_EXAMPLES:
@@ -82,6 +91,7 @@ class EpisodeTargets:
     invalid: RowProblems
     duplicates: RowProblems
     blank_rows: int = 0
+    kept_frames: list[str] = field(default_factory=list)  # frames of invalid rows: their objects stay
 
 
 def _header_key(name: str) -> str:
@@ -126,6 +136,52 @@ def resolve_class(values: Sequence[str], choices: dict[str, str]) -> tuple[str |
     return None, "no classification"
 
 
+def source_base(
+    text: str, default_base: str, allowed_buckets: set[str]
+) -> tuple[str, tuple[str, str] | None]:
+    """``("bucket/prefix/", None)`` for a row's S3_BASE_URI (empty = ``default_base``), or
+    ``("", (reason, detail))`` when the row may not copy from it."""
+    if not text:
+        return default_base, None
+    try:
+        base = layout.normalise_base_uri(text)
+    except ValueError as err:
+        return "", ("bad S3_BASE_URI", str(err))
+    source_bucket, _, source_prefix = base.partition("/")
+    if not source_prefix:
+        return "", ("S3_BASE_URI is a bucket root", f"{text!r} names no folder inside the bucket")
+    if source_bucket not in allowed_buckets:
+        detail = f"bucket {source_bucket!r} is not in source_buckets {sorted(allowed_buckets)}"
+        return "", ("source bucket not allowed", detail)
+    return base, None
+
+
+def check_row(
+    frame: str,
+    class_cells: Sequence[str],
+    base_text: str,
+    *,
+    episode_id: str,
+    choices: dict[str, str],
+    default_base: str,
+    allowed_buckets: set[str],
+) -> tuple[str, str, tuple[str, str, str] | None]:
+    """``(class, source base, None)`` for a usable row, else ``("", "", (reason, bad value, detail))``."""
+    if not frame:
+        return "", "", ("no frame number", "", "no frame number")
+    if layout.frame_episode(frame) != episode_id:
+        reason = f"frame number is not a frame of {episode_id}"
+        return "", "", (reason, frame, reason)
+    rarity, why = resolve_class(class_cells, choices)
+    if rarity is None:
+        bad = next((v.strip() for v in class_cells if v.strip()), "")
+        return "", "", (why if why == "no classification" else "class not in rarity choices", bad, why)
+    base, problem = source_base(base_text, default_base, allowed_buckets)
+    if problem:
+        return "", "", (problem[0], base_text, problem[1])
+    return rarity, base, None
+
+
 def normalise_sheet(
     rows: Sequence[Sequence[str]],
     *,
@@ -136,13 +192,15 @@ def normalise_sheet(
     rarity_choices: Sequence[str] = layout.DEFAULT_RARITY_CHOICES,
     split_salt: str,
     split_ratios: tuple[float, float, float] = layout.DEFAULT_SPLIT_RATIOS,
+    source_buckets: Sequence[str] = (),
 ) -> EpisodeTargets:
     """Turn the rows of one sheet (header first) into target frames of the episode.
 
     Row-level problems are collected, not raised: a class that is not a rarity choice,
-    a missing or malformed frame number, a frame of another episode, a bad S3_BASE_URI.
-    A frame listed twice keeps its first row; later rows are reported as duplicates.
-    Completely blank rows are skipped silently.
+    a missing or malformed frame number, a frame of another episode, a bad S3_BASE_URI,
+    an S3_BASE_URI that is only a bucket root or names a bucket outside ``source_buckets``
+    (the dataset ``bucket`` is always allowed). A frame listed twice keeps its first row;
+    later rows are reported as duplicates. Completely blank rows are skipped silently.
     """
     episode_id = layout.episode_id(season_code, episode_code)
     if not rows:
@@ -151,7 +209,9 @@ def normalise_sheet(
     choices = {c.lower(): c for c in rarity_choices}
     default_base = layout.default_source_base(bucket, season_code, episode_code, img_size)
     width = len(rows[0])
+    allowed_buckets = {bucket, *source_buckets}
     invalid = RowProblems()
+    kept: list[str] = []
     duplicates = RowProblems()
     seen: dict[str, TargetFrame] = {}
     targets: list[TargetFrame] = []
@@ -168,32 +228,33 @@ def normalise_sheet(
         frame = cell(row, COL_FRAME)
         if frame.lower().endswith(".jpg"):  # people paste file names as often as frame numbers
             frame = frame[: -len(".jpg")]
-        label = f"row {number}: {frame or '<no frame number>'}"
-        if not frame:
-            invalid.add("no frame number", label)
-            continue
-        if layout.frame_episode(frame) != episode_id:
-            invalid.add(f"frame number is not a frame of {episode_id}", label)
-            continue
-        rarity, reason = resolve_class([cell(row, c) for c in CLASS_COLUMNS], choices)
-        if rarity is None:
-            invalid.add(
-                reason if reason == "no classification" else "class not in rarity choices",
-                f"{label} ({reason})",
-            )
-            continue
-        base_text = cell(row, COL_BASE_URI)
-        try:
-            base = layout.normalise_base_uri(base_text) if base_text else default_base
-        except ValueError as err:
-            invalid.add("bad S3_BASE_URI", f"{label} ({err})")
+
+        rarity, base, problem = check_row(
+            frame,
+            [cell(row, c) for c in CLASS_COLUMNS],
+            cell(row, COL_BASE_URI),
+            episode_id=episode_id,
+            choices=choices,
+            default_base=default_base,
+            allowed_buckets=allowed_buckets,
+        )
+        if problem:
+            reason, value, detail = problem
+            invalid.add(reason, {"row": number, "frame": frame, "value": value, "reason": detail})
+            if layout.frame_episode(frame) == episode_id:
+                kept.append(frame)
             continue
         if frame in seen:
             first = seen[frame]
             same = first.rarity == rarity and first.source == base + frame + ".jpg"
             duplicates.add(
                 "repeated frame" if same else "repeated frame with a different class or source",
-                f"{label} (first at row {first.row_number})",
+                {
+                    "row": number,
+                    "frame": frame,
+                    "value": rarity,
+                    "reason": f"first at row {first.row_number}",
+                },
             )
             continue
         split = layout.assign_split(split_salt, frame, split_ratios)
@@ -207,6 +268,12 @@ def normalise_sheet(
         )
         seen[frame] = target
         targets.append(target)
+    listed = set(seen)
     return EpisodeTargets(
-        episode_id=episode_id, targets=targets, invalid=invalid, duplicates=duplicates, blank_rows=blank
+        episode_id=episode_id,
+        targets=targets,
+        invalid=invalid,
+        duplicates=duplicates,
+        blank_rows=blank,
+        kept_frames=sorted({f for f in kept if f not in listed}),
     )

@@ -103,7 +103,10 @@ class Season:
             "episodes": [],
             "dry_run": False,
             "max_delete_fraction": 0.2,
+            "max_episode_delete_fraction": 0.2,
             "allow_mass_delete": False,
+            "source_buckets": [],
+            "approval_timeout_minutes": 720,
         }
         return {**defaults, **overrides}
 

@@ -134,9 +134,10 @@ def test_initial_load_rerun_targeted_and_edited_sheets(season, run_dag, s3_calls
     assert s3_calls.count("CopyObject", season.bucket) == 3
     assert s3_calls.count("DeleteObjects", season.bucket) == 1
 
-    # 4. A full run applies E02's edit and removes the orphaned episode's object.
+    # 4. A full run applies E02's edit and removes the orphaned episode's object. The object's
+    # season has no manifest, so the season guard holds it; allow_mass_delete applies it at once.
     s3_calls.clear()
-    run = run_dag(DAG_ID, conf=season.conf())
+    run = run_dag(DAG_ID, conf=season.conf(allow_mass_delete=True))
     assert run.state == "success"
     final = season.snapshot()
     assert gone not in final
@@ -147,3 +148,6 @@ def test_initial_load_rerun_targeted_and_edited_sheets(season, run_dag, s3_calls
     report = season.run_json(run, "report.json")
     assert report["episodes"]["S01E02"]["moved"] == 1
     assert report["plan"]["totals"]["deleted"] == 1
+    assert [(h["season"], h["episode"], h["deletes"], h["outcome"]) for h in report["held"]] == [
+        ("S09", None, 1, "applied (allow_mass_delete)")
+    ]

@@ -30,10 +30,10 @@ def columns(rows: list[dict]) -> dict[str, list[str]]:
     return pd.DataFrame(rows, columns=["episode", "frame", "rarity", "split", "source", "dest_key"])
 
 
-def plan(targets, existing, sources=None, managed=lambda e: True):
+def plan(targets, existing, sources=None, managed=lambda e: True, kept=()):
     if sources is None:
         sources = [t["source"] for t in targets]
-    return make_plan(columns(targets), existing, sources, managed)
+    return make_plan(columns(targets), existing, sources, managed, kept_frames=list(kept))
 
 
 def test_four_change_sets():
@@ -66,6 +66,8 @@ def test_four_change_sets():
         "deleted": 1,
         "missing": 0,
         "kept_without_source": 0,
+        "kept_invalid": 0,
+        "existing": 4,
     }
     assert p.delete_fraction == 3 / 4
 
@@ -133,3 +135,14 @@ def test_plan_converges_after_applying_it():
     after = (set(existing) - set(p.deletes.key)) | set(p.copies.dest_key)
     assert after == {t["dest_key"] for t in targets}
     assert plan(targets, sorted(after)).mutations == 0
+
+
+def test_frames_of_invalid_rows_keep_their_objects_and_episodes_count_what_they_had():
+    targets = [target("S01E01", 1, "train", "Rare")]
+    typo = layout.dest_key("train", "Epic", frame("S01E01", 2))  # row 2's class became "Epik"
+    dropped = layout.dest_key("test", "Rare", frame("S01E01", 3))  # row 3 was removed
+    blank = [layout.dest_key("train", "Rare", frame("S01E02", n)) for n in range(4)]  # E02's sheet emptied
+    p = plan(targets, [targets[0]["dest_key"], typo, dropped, *blank], kept=[frame("S01E01", 2)])
+    assert sorted(p.deletes.key) == sorted([dropped, *blank])
+    assert p.counts.loc["S01E01", ["existing", "deleted", "kept_invalid"]].to_list() == [3, 1, 1]
+    assert p.counts.loc["S01E02", ["existing", "deleted", "unchanged"]].to_list() == [4, 4, 0]

@@ -66,7 +66,7 @@ def test_sources_and_destinations():
             base="media.angel-nft.com/tuttle_twins/default_eng/v1/frames/thumbnails/",
         ),
     ]
-    a, b, c = normalise_sheet(rows, **{**KW, "img_size": "default"}).targets
+    a, b, c = normalise_sheet(rows, **{**KW, "img_size": "default"}, source_buckets=["other-bucket"]).targets
     assert (
         a.source
         == "media.angel-nft.com/tuttle_twins/S01E01/default_eng/v1/frames/default/TT_S01_E01_FRM-A.jpg"
@@ -100,7 +100,11 @@ def test_invalid_rows_and_duplicates_are_reported_not_fatal():
         "frame number is not a frame of S01E01": 1,
         "no frame number": 1,
     }
-    assert any("Mythic" in e for e in result.invalid.examples["class not in rarity choices"])
+    assert {"row": 2, "frame": "TT_S01_E01_FRM-1", "value": "Mythic"}.items() <= (
+        result.invalid.examples["class not in rarity choices"][0].items()
+    )
+    # Invalid rows naming a frame of the episode keep that frame's objects (FRM-4 is a target).
+    assert result.kept_frames == ["TT_S01_E01_FRM-1", "TT_S01_E01_FRM-2", "TT_S01_E01_FRM-5"]
     assert result.duplicates.counts == {
         "repeated frame": 1,
         "repeated frame with a different class or source": 1,
@@ -133,3 +137,26 @@ def test_split_is_deterministic_follows_ratios_and_ignores_other_frames():
     assert sum(layout.assign_split("other", f) != splits[f] for f in frames[:1000]) > 300
     only_test = {layout.assign_split("salt", f, (0.0, 0.0, 1.0)) for f in frames[:500]}
     assert only_test == {"test"}
+
+
+def test_sources_only_from_allowed_buckets():
+    rows = [
+        HEADER,
+        row("TT_S01_E01_FRM-1", unsup="Rare", base="s3://other-bucket/frames/"),
+        row("TT_S01_E01_FRM-2", unsup="Rare", base="s3://media.angel-nft.com"),
+        row("TT_S01_E01_FRM-3", unsup="Rare", base="s3://archive-bucket/frames"),
+        row("TT_S01_E01_FRM-4", unsup="Rare", base="media.angel-nft.com/elsewhere/"),
+    ]
+    result = normalise_sheet(rows, **KW, source_buckets=("archive-bucket",))
+    assert [t.source for t in result.targets] == [
+        "archive-bucket/frames/TT_S01_E01_FRM-3.jpg",
+        "media.angel-nft.com/elsewhere/TT_S01_E01_FRM-4.jpg",
+    ]
+    assert result.invalid.counts == {"source bucket not allowed": 1, "S3_BASE_URI is a bucket root": 1}
+    example = result.invalid.examples["source bucket not allowed"][0]
+    assert example["value"] == "s3://other-bucket/frames/"
+    assert "'other-bucket' is not in source_buckets" in example["reason"]
+    assert result.kept_frames == ["TT_S01_E01_FRM-1", "TT_S01_E01_FRM-2"]
+    # Without source_buckets only the dataset bucket is allowed.
+    only_dataset = normalise_sheet(rows, **KW)
+    assert [t.frame for t in only_dataset.targets] == ["TT_S01_E01_FRM-4"]

@@ -51,7 +51,8 @@ def test_crash_mid_apply_and_repeated_tasks_converge(season, s3_calls):
         steps.delete_chunk(chunk, params)  # a retry of a delete chunk is harmless
     assert set(season.snapshot()) == {expected_key("S01E01", n, "Rare") for n in range(1, 41)}
     assert s3_calls.count("DeleteObjects", season.bucket) == 2 * len(third["delete_chunks"])
-    assert pipeline(params, "run-4") == {"copy_chunks": [], "delete_chunks": [], "copies": 0, "deletes": 0}
+    final = pipeline(params, "run-4")
+    assert (final["copy_chunks"], final["delete_chunks"], final["copies"], final["deletes"]) == ([], [], 0, 0)
 
 
 def test_deletes_are_batched_by_1000_and_sources_listed_once_per_prefix(season, s3_calls):
@@ -100,8 +101,9 @@ def test_throttled_s3_is_retried_to_the_same_result(season, stack, monkeypatch):
             "password": "testing",
             "extra": {"region_name": "us-east-1", "endpoint_url": proxy.endpoint},
         }
-        monkeypatch.setenv("AIRFLOW_CONN_FLAKY_AWS", json.dumps(conn))
-        params = season.conf(aws_conn_id="flaky_aws", allow_mass_delete=True, copy_concurrency=8)
+        # Connection ids are not Params: the fault proxy takes the place of aws_default itself.
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+        params = season.conf(allow_mass_delete=True, copy_concurrency=8)
         plan = pipeline(params, "run-1")
         for chunk in plan["copy_chunks"]:
             steps.copy_chunk(chunk, params)

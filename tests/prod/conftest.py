@@ -3,6 +3,10 @@
 These tests need the PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) that this
 kind of machine runs; without them every test here is skipped with the reason. ``make
 test`` never collects this folder.
+
+The topology reads every connection and variable (``talkbot_config``, ``alerts_sns_topic_arn``)
+through providers-amazon's ``SecretsManagerBackend`` from moto's Secrets Manager, as the Helm and
+Compose deployments do from AWS: no ``AIRFLOW_CONN_*`` variable reaches its processes.
 """
 
 from __future__ import annotations
@@ -13,8 +17,6 @@ import os
 import pytest
 
 from devstack.topology import CeleryTopology, services_available
-
-RENDER_POOL_SLOTS = 2
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +47,9 @@ def topology(prod_services, stack, alert_queue, tmp_path_factory):
     demo_dataset_sync.seed(stack, workdir)
     demo_talkbot.seed(stack, workdir)
     variables = {**demo_talkbot.variables(stack), "alerts_sns_topic_arn": alert_queue[0]}
-    topo = CeleryTopology(stack, workdir / "topology", workers=2, worker_concurrency=1)
+    topo = CeleryTopology(stack, workdir / "topology", workers=2, worker_concurrency=1, secrets_backend=True)
     try:
-        topo.start(pools={"render": RENDER_POOL_SLOTS}, variables=variables)
+        topo.start(variables=variables)
         yield topo
     finally:
         topo.stop()
