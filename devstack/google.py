@@ -194,7 +194,6 @@ class YouTubeStore:
         self.playlist_items: list[dict] = []
         self.sessions: dict[str, dict] = {}
         self._failures: list[str] = []
-        self.captions: list[dict] = []  # captions.insert/update (see _more_youtube_routes)
 
     def fail_next_uploads(self, count: int, reason: str = "quotaExceeded") -> None:
         with self.lock:
@@ -203,6 +202,11 @@ class YouTubeStore:
     def take_failure(self) -> str | None:
         with self.lock:
             return self._failures.pop(0) if self._failures else None
+
+    @property
+    def captions(self) -> list[dict]:
+        """Caption tracks from captions.insert/update (see ``_more_youtube_routes``), kept beside the uploads."""
+        return self.__dict__.setdefault("_captions", [])
 
 
 class _Handler(BaseHTTPRequestHandler):
