@@ -206,6 +206,7 @@ def run(port: int, smoke: bool, state: Path) -> int:
             print(f"SMTP sink:   127.0.0.1:{stack.smtp.port}   mail saved in {workdir / 'mail'}")
             print(f"Google:      {stack.google.root_url}   sheets in {stack.google.sheets_dir}")
             print(f"             YouTube uploads in {stack.google.youtube_dir}")
+            print(f"Facebook:    {stack.facebook.root_url}   Page videos in {stack.facebook.videos_dir}")
             for line in settings_lines + seed_lines:
                 print(f"  - {line}")
             if smoke:
