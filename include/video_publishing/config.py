@@ -4,6 +4,7 @@ The Variable is JSON::
 
     {"queue_url": "https://sqs.../talk-uploads",
      "ledger": "s3://talkbot-private/ledger/",
+     "max_receives": 5,
      "conferences": {
         "<slug>": {"raw_bucket": "...", "raw_prefix": "", "library_bucket": "...",
                    "library_prefix": "<slug>/", "talk_sheet": "<location>", "speaker_sheet": "<location>",
@@ -11,7 +12,7 @@ The Variable is JSON::
                    "youtube": {"playlist_id": "...", "privacy_status": "unlisted", "category_id": "28",
                                "tags": [], "chunk_size_kb": 8192, "quota_wait_seconds": null},
                    "sting": "s3://bucket/sting.mp4", "watermark": "s3://bucket/logo.png",
-                   "fade_seconds": 3,
+                   "fade_seconds": 3, "chunk_minutes": 10,
                    "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online"}}}}
 
 ``ledger`` is the private ``s3://bucket/prefix/`` that holds the ledger and the rejected-upload notes of
@@ -81,6 +82,7 @@ class Conference:
     sting: str | None = None
     watermark: str | None = None
     fade_seconds: float = 3.0
+    chunk_minutes: float = 10.0  # full re-encodes longer than this are split across render tasks
     email: EmailSettings = field(default_factory=EmailSettings)
 
     def library_key(self, uuid: str) -> str:
@@ -99,6 +101,7 @@ class TalkbotConfig:
     queue_url: str
     conferences: dict[str, Conference]
     ledger: str | None = None  # s3://bucket/prefix/ (prefix empty or ending in "/")
+    max_receives: int = 5  # a message received more often is recorded and deleted, never retried again
 
     def conference_for(self, bucket: str, key: str) -> Conference | None:
         """The conference whose raw bucket and prefix hold ``key`` (longest prefix wins), or None."""
@@ -141,7 +144,12 @@ def parse_config(raw: str | dict[str, Any]) -> TalkbotConfig:
         slug: _conference(slug, body, f"{VARIABLE_NAME}.conferences.{slug}")
         for slug, body in conferences_raw.items()
     }
-    return TalkbotConfig(queue_url=queue_url, conferences=conferences, ledger=_ledger(root))
+    return TalkbotConfig(
+        queue_url=queue_url,
+        conferences=conferences,
+        ledger=_ledger(root),
+        max_receives=root.number("max_receives", default=5, minimum=1, integer=True),
+    )
 
 
 def _ledger(root: _Fields) -> str | None:
@@ -201,6 +209,7 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         sting=f.text("sting", required=False),
         watermark=f.text("watermark", required=False),
         fade_seconds=float(f.number("fade_seconds", default=3.0, minimum=0)),
+        chunk_minutes=float(f.number("chunk_minutes", default=10.0, minimum=0.1)),
         email=EmailSettings(sender=em.text("from", required=False), subject=subject),
     )
 
