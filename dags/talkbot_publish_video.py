@@ -7,9 +7,13 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
 1. **inspect_upload** — parse `<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4`, check the object, look the talk
    up. Unknown uuid / bad name → failed (no retries, recorded). `EXCLUDE` → `STATUS=excluded`, rest skipped.
    `STATUS=processing`.
-2. **render_video** (pool `render`) — stream the object to scratch, one ffmpeg pass (cut, fades, optional
-   sting and watermark, YouTube's recommended H.264/AAC settings), verify, upload to
-   `s3://<library_bucket>/<library_prefix><uuid>.mp4`. `STATUS=processed`.
+2. **render_video** (pool `render`) — read the index and the cut's bytes of the object (ranged GETs),
+   then the *smart* path (re-encode only the fades' GOPs, copy the rest, cached sting in front) or the
+   *full* path (one ffmpeg pass: cut, fades, sting, watermark, YouTube's H.264/AAC settings); verify,
+   upload to `s3://<library_bucket>/<library_prefix><uuid>.mp4`. `STATUS=processed`. The ledger's
+   `render.path`/`render.reason` say which and why. A full render longer than the conference's
+   `chunk_minutes` takes the *chunked* path: **render_chunk** (mapped, pool `render`, one per chunk)
+   then **join_chunks** store it instead.
 3. **publish_video** — `youtube`: resumable upload + playlist insert, never twice per object version;
    on quota errors it *defers* until the quota window. `library`: the library URL is the link.
 4. **notify_speakers** — one email per speaker address (plain text + HTML) via `smtp_default`, never twice.
@@ -85,6 +89,26 @@ def talkbot_publish_video():
         return publish.render_video(job)
 
     @task
+    def list_render_chunks(job: dict) -> list[dict]:
+        return job.get("render_chunks", [])
+
+    @task(
+        pool="render",
+        execution_timeout=timedelta(hours=3),
+        map_index_template="{{ task.op_kwargs['chunk']['label'] }}",
+    )
+    def render_chunk(job: dict, chunk: dict) -> dict:
+        from include.video_publishing import talk_render  # PyAV: not at parse time
+
+        return talk_render.render_chunk_upload(job, chunk)
+
+    @task(
+        trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(hours=1)
+    )  # a copy, no encode
+    def join_chunks(job: dict, chunks: list[dict] | None) -> dict:
+        return publish.join_chunks(job, chunks)
+
+    @task
     def notify_speakers(job: dict) -> dict:
         return publish.notify_speakers(job)
 
@@ -97,7 +121,10 @@ def talkbot_publish_video():
         publish.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
 
     job = inspect_upload()
-    rendered = render_video(job)
+    planned = render_video(job)
+    # chunked path only: one mapped render_chunk per chunk, then join_chunks (a pass-through otherwise)
+    chunks = render_chunk.partial(job=planned).expand(chunk=list_render_chunks(planned))
+    rendered = join_chunks(planned, chunks)
     published = PublishVideoOperator(
         task_id="publish_video", job=rendered, execution_timeout=timedelta(hours=6)
     ).output
@@ -106,7 +133,7 @@ def talkbot_publish_video():
     # a sibling of record_link, not its successor: record_link stays a leaf, so a failure anywhere still
     # ends the run failed (record_link is then upstream_failed) while record_failure writes it down
     failure = record_failure()
-    for step in (job, rendered, published, notified):
+    for step in (job, planned, chunks, rendered, published, notified):
         step >> failure
 
 

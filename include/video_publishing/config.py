@@ -12,7 +12,7 @@ The Variable is JSON::
                    "youtube": {"playlist_id": "...", "privacy_status": "unlisted", "category_id": "28",
                                "tags": [], "chunk_size_kb": 8192, "quota_wait_seconds": null},
                    "sting": "s3://bucket/sting.mp4", "watermark": "s3://bucket/logo.png",
-                   "fade_seconds": 3,
+                   "fade_seconds": 3, "chunk_minutes": 10,
                    "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online"}}}}
 
 ``ledger`` is the private ``s3://bucket/prefix/`` that holds the ledger and the rejected-upload notes of
@@ -82,6 +82,7 @@ class Conference:
     sting: str | None = None
     watermark: str | None = None
     fade_seconds: float = 3.0
+    chunk_minutes: float = 10.0  # full re-encodes longer than this are split across render tasks
     email: EmailSettings = field(default_factory=EmailSettings)
 
     def library_key(self, uuid: str) -> str:
@@ -208,6 +209,7 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         sting=f.text("sting", required=False),
         watermark=f.text("watermark", required=False),
         fade_seconds=float(f.number("fade_seconds", default=3.0, minimum=0)),
+        chunk_minutes=float(f.number("chunk_minutes", default=10.0, minimum=0.1)),
         email=EmailSettings(sender=em.text("from", required=False), subject=subject),
     )
 

@@ -1,8 +1,8 @@
-"""Probing and checking media files with the ffmpeg binary alone.
+"""Describing and checking media files: structured probing (PyAV) and decode checks (ffmpeg).
 
-The static ffmpeg shipped by imageio-ffmpeg has no ffprobe, so everything here either parses the
-stream summary ``ffmpeg -i`` prints or decodes with ffmpeg and inspects the decoded bytes. Nothing
-heavy is imported at module level: DAG files may import this module at parse time.
+``probe`` reads numbers from the container and codec (``include.video_publishing.probe``), never the
+text ``ffmpeg -i`` prints. The checks decode with the ffmpeg binary and inspect the decoded bytes.
+Nothing heavy is imported at module level: DAG files may import this module at parse time.
 """
 
 from __future__ import annotations
@@ -19,13 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-
-_DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
-_STREAM = re.compile(r"^\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", re.MULTILINE)
-_SIZE = re.compile(r", (\d+)x(\d+)(?=[ ,]|$)")
-_FPS = re.compile(r", ([\d.]+) fps")
-_TBR = re.compile(r", ([\d.]+) tbr")
-_PIX_FMT = re.compile(r"^[^,]+, ([a-z0-9_]+)")
 
 
 class MediaError(ValueError):
@@ -83,61 +76,28 @@ def _last_lines(text: str | bytes, count: int = 5) -> str:
 
 
 def probe(path: Path) -> MediaInfo:
-    """Describe ``path`` from the stream summary ``ffmpeg -i`` prints.
+    """Describe ``path`` from the container and codec fields PyAV reads (see ``probe``): no text parsing.
 
     Raises MediaError when the file is missing, is not media ffmpeg can open, or has no video stream.
     """
+    from include.video_publishing.probe import ProbeError, probe_streams
+
     path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file")
-    # Without an output ffmpeg prints the input summary, then exits 1 ("At least one output file").
-    summary = _run(["-i", str(path)]).stderr
-    if "Input #0" not in summary:
-        raise MediaError(f"{path}: not a media file ffmpeg can read: {_last_lines(summary, 2)}")
-
-    duration = 0.0
-    match = _DURATION.search(summary)
-    if match:
-        hours, minutes, seconds = match.groups()
-        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-    video: str | None = None
-    has_audio = False
-    for kind, details in _STREAM.findall(summary):
-        if kind == "Audio":
-            has_audio = True
-        elif video is None and "(attached pic)" not in details:
-            video = details
-    if video is None:
+    try:
+        info = probe_streams(path)
+    except ProbeError as error:
+        raise MediaError(str(error)) from None
+    if info.video is None:
         raise MediaError(f"{path}: has no video stream")
-
-    size = _SIZE.search(video)
-    if not size:
-        raise MediaError(f"{path}: not a media file ffmpeg can read (no frame size in {video!r})")
-    rate = _FPS.search(video) or _TBR.search(video)
-    pix_fmt = _PIX_FMT.search(_strip_codec(video))
+    video = info.video
     return MediaInfo(
-        duration=duration,
-        width=int(size.group(1)),
-        height=int(size.group(2)),
-        fps=float(rate.group(1)) if rate else 0.0,
-        has_audio=has_audio,
-        pix_fmt=pix_fmt.group(1) if pix_fmt else "",
+        duration=info.duration,
+        width=video.width,
+        height=video.height,
+        fps=float(video.fps),
+        has_audio=info.has_audio,
+        pix_fmt=video.pix_fmt,
     )
-
-
-def _strip_codec(details: str) -> str:
-    """Drop the parenthesised parts of a stream description, so ``h264 (High) (avc1 / 0x..), yuv420p(..)``
-    reads ``h264, yuv420p``."""
-    depth, kept = 0, []
-    for char in details:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            kept.append(char)
-    return "".join(kept)
 
 
 def decoded_duration(path: Path) -> float:

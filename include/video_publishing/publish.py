@@ -197,7 +197,7 @@ def render_video(job: dict[str, Any]) -> dict[str, Any]:
     Idempotent: the library object carries the source's identity in its metadata; a retry that finds it
     skips the render. A start/end the recording cannot satisfy fails without retries.
     """
-    from include.video_publishing.render import RenderSpec, render_talk
+    from include.video_publishing import talk_render
 
     conference = load_config().conference(job["conference"])
     client = s3.client()
@@ -206,45 +206,50 @@ def render_video(job: dict[str, Any]) -> dict[str, Any]:
         _advance(job, conference, "processed")
         return job
     with _noting_errors(job, "render"), _scratch(job["uuid"]) as scratch:
-        # the exact version the event announced: by version id, else by ETag (412 if it was replaced)
-        source_args = (
-            {"VersionId": job["version_id"]} if job.get("version_id") else {"IfMatch": f'"{job["etag"]}"'}
-        )
-        source = s3.download(
-            client, job["bucket"], job["key"], scratch / f"{job['uuid']}-source.mp4", **source_args
-        )
-        sting = watermark = None
-        if conference.sting:
-            sting = s3.download(client, *s3.parse_url(conference.sting), scratch / "sting.mp4")
-        if conference.watermark:
-            watermark = s3.download(client, *s3.parse_url(conference.watermark), scratch / "watermark.png")
-        spec = RenderSpec(
-            start=job["start"],
-            end=job["end"],
-            fade_seconds=conference.fade_seconds,
-            sting=sting,
-            watermark=watermark,
-        )
-        output = scratch / f"{job['uuid']}.mp4"
         try:
-            result = render_talk(source, output, spec)
+            result = talk_render.render_upload(client, job, conference, scratch)
         except ValueError as err:
             _ledger_update(job, status="failed", last_error=f"render: {err}", last_error_at=now())
             fail(f"talk {job['uuid']}: {err}")
-        source.unlink()
-        s3.upload(
-            client, output, job["library_bucket"], job["library_key"], content_type="video/mp4",
-            metadata={IDENTITY_METADATA: job["identity"], "talkbot-uuid": job["uuid"]},
-        )  # fmt: skip
-    log.info(
-        "rendered %.1f s at %.1fx → s3://%s/%s",
-        result.duration,
-        result.speed,
-        job["library_bucket"],
-        job["library_key"],
-    )
+        _ledger_update(job, render=result.ledger())
+        log.info("render path %s: %s", result.path, result.reason)
+        if result.output is None:  # chunked: the mapped render_chunk tasks render, join_chunks stores
+            return {**job, "render_chunks": result.chunks}
+        store_render(client, job, result.output)
+    log.info("rendered %.1f s in %.1f s → s3://%s/%s", result.duration, result.seconds,
+             job["library_bucket"], job["library_key"])  # fmt: skip
     _advance(job, conference, "processed")
     return {**job, "duration": result.duration}
+
+
+def store_render(client: Any, job: dict[str, Any], output: Path) -> None:
+    """Upload a verified render as the library copy, tagged with the source's identity."""
+    s3.upload(
+        client, output, job["library_bucket"], job["library_key"], content_type="video/mp4",
+        metadata={IDENTITY_METADATA: job["identity"], "talkbot-uuid": job["uuid"]},
+    )  # fmt: skip
+
+
+def join_chunks(job: dict[str, Any], chunks: list[dict] | None) -> dict[str, Any]:
+    """Join a chunked render's chunks into the library copy; pass ``job`` through for other paths.
+
+    Idempotent: a library copy of this version is kept; the chunk parts are deleted only after the
+    joined copy is stored.
+    """
+    from include.video_publishing import talk_render
+
+    if not job.get("render_chunks"):
+        return job
+    conference = load_config().conference(job["conference"])
+    client = s3.client()
+    with _noting_errors(job, "render"), _scratch(job["uuid"]) as scratch:
+        if not library_copy_is_current(client, job):
+            result = talk_render.join_chunk_uploads(job, conference, list(chunks or []), scratch)
+            store_render(client, job, result.output)
+            job = {**job, "duration": result.duration}
+        talk_render.delete_chunks(job, conference)
+    _advance(job, conference, "processed")
+    return job
 
 
 def publish_video(job: dict[str, Any]) -> dict[str, Any]:

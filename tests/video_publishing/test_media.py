@@ -133,3 +133,33 @@ def test_audio_rms_db_measures_tone_and_silence(media):
     assert audio_rms_db(media["silent"], 1.0, 1.0) == -120.0
     with pytest.raises(MediaError, match="no audio"):
         audio_rms_db(media["mute"], 0.0, 1.0)
+
+
+def test_probe_reads_numbers_not_text_a_title_cannot_fool_it(media, tmp_path):
+    # ffmpeg -i prints metadata next to the real duration; a text scraper took this title for 99 hours
+    tricky = tmp_path / "tricky.mp4"
+    ffmpeg(
+        "-i", str(media["talk"]), "-c", "copy", "-metadata", "title=Duration: 99:00:00.00, start", str(tricky)
+    )
+    info = probe(tricky)
+    assert info.duration == pytest.approx(6.0, abs=0.05)
+    assert (info.width, info.height, info.fps) == (640, 360, 25.0)
+
+
+def test_probe_streams_gives_codec_parameters_and_keyframes(media):
+    from include.video_publishing.probe import avcc_parameter_sets, probe_streams, scan_packets
+
+    info = probe_streams(media["talk"])
+    video = info.video
+    assert (video.codec, video.width, video.height, video.pix_fmt) == ("h264", 640, 360, "yuv420p")
+    assert video.fps == 25
+    assert video.frame_ticks * video.fps * video.time_base == 1
+    assert info.has_audio
+    assert info.audio_codec == "aac"
+    length_size, sets = avcc_parameter_sets(info.avcc)
+    assert length_size == 4
+    assert [s[0] & 0x1F for s in sets] == [7, 8]  # one SPS, one PPS
+    packets = scan_packets(media["talk"], 0.0, 5.0)
+    assert packets[0].keyframe
+    assert packets[0].idr
+    assert len({p.pts for p in packets}) == len(packets) >= 125
