@@ -27,6 +27,7 @@ from pathlib import Path
 UPLOADS = 5
 TARGET_SECONDS = 15.0
 RUN_TIMEOUT_SECONDS = 120
+WARM_TIMEOUT_SECONDS = 600  # the first runs also wait for the DAG processor and a cold triggerer
 
 
 def _queued_at(db: Path, run_id: str) -> datetime | None:
@@ -41,13 +42,13 @@ def _queued_at(db: Path, run_id: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # Airflow stores UTC
 
 
-def _wait_for_run(db: Path, run_id: str, since: float) -> datetime:
-    while time.time() - since < RUN_TIMEOUT_SECONDS:
+def _wait_for_run(db: Path, run_id: str, since: float, timeout: float = RUN_TIMEOUT_SECONDS) -> datetime:
+    while time.time() - since < timeout:
         queued = _queued_at(db, run_id)
         if queued:
             return queued
         time.sleep(0.2)
-    raise TimeoutError(f"no talkbot_publish_video run {run_id} after {RUN_TIMEOUT_SECONDS} s")
+    raise TimeoutError(f"no talkbot_publish_video run {run_id} after {timeout:.0f} s")
 
 
 def _poison(bucket: str) -> list[str]:
@@ -121,7 +122,7 @@ def main() -> None:
         try:
             started = time.time()
             wait_healthy(port, process, log_path)
-            _wait_for_run(db, warm_run, time.time())
+            _wait_for_run(db, warm_run, time.time(), timeout=WARM_TIMEOUT_SECONDS)
             print(f"standalone healthy and warm (demo upload triggered) after {time.time() - started:.0f} s")
             source = workdir / "talk-20s.mp4"
             clean = _measure(stack, db, source, config, poison=False)
