@@ -101,7 +101,7 @@ def _planner_child(frames: int) -> dict:
 
     Path("/proc/self/clear_refs").write_text("5")
     rss_before = _status_kb("VmRSS")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     plan = make_plan(targets, existing, sources, lambda episode: True)
     planned = time.perf_counter()
     holds = guards.find_holds(
@@ -116,6 +116,7 @@ def _planner_child(frames: int) -> dict:
         plan.counts, plan.deletes, holds, existing_objects=plan.existing_objects, max_delete_fraction=0.2
     )
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     deleted = len(plan.deletes)
     delete_size = chunk_size_for(deleted, DEFAULT_CHUNK_SIZE, "delete")
     chunks = [min(delete_size, deleted - start) for start in range(0, deleted, delete_size)]
@@ -124,6 +125,8 @@ def _planner_child(frames: int) -> dict:
         "existing": len(existing),
         "seconds": elapsed,
         "guard_seconds": elapsed - (planned - started),
+        "cpu_seconds": cpu,
+        "load_average": os.getloadavg()[0],
         "episodes": len(plan.counts),
         "held": len(holds),
         "rss_before_mb": rss_before / 1024,
@@ -177,6 +180,12 @@ def bench_planner() -> dict:
                     _ok(result["seconds"] <= PLANNER_TARGET_S),
                 ],
                 ["  of which the guards", f"{result['guard_seconds']:.3f} s", "", ""],
+                [
+                    "CPU time (all threads)",
+                    f"{result['cpu_seconds']:.2f} s",
+                    f"1-min load average {result['load_average']:.1f} on {os.cpu_count()} cores",
+                    "",
+                ],
                 [
                     "held episodes/seasons",
                     result["held"],

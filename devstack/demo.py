@@ -201,10 +201,12 @@ def run(port: int, smoke: bool, state: Path) -> int:
             password = admin_password(home)
             print("\n".join(["", f"Airflow UI:  http://127.0.0.1:{port}   login: admin / {password}"]))
             print(f"Health:      {json.dumps({k: v.get('status') for k, v in health.items()})}")
+            print(f"Views:       http://127.0.0.1:{port}/plugin/media-talks  and /plugin/media-datasets")
             print(f"AWS (moto):  {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} s3 ls)")
             print(f"SMTP sink:   127.0.0.1:{stack.smtp.port}   mail saved in {workdir / 'mail'}")
             print(f"Google:      {stack.google.root_url}   sheets in {stack.google.sheets_dir}")
             print(f"             YouTube uploads in {stack.google.youtube_dir}")
+            print(f"Facebook:    {stack.facebook.root_url}   Page videos in {stack.facebook.videos_dir}")
             for line in settings_lines + seed_lines:
                 print(f"  - {line}")
             if smoke:

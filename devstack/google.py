@@ -27,11 +27,12 @@ import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from devstack.net import free_port
 
 _CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
+SCOPES_GRANTED = ("https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube")
 
 
 def _sheet_id(title: str, first: bool) -> int:
@@ -202,6 +203,11 @@ class YouTubeStore:
         with self.lock:
             return self._failures.pop(0) if self._failures else None
 
+    @property
+    def captions(self) -> list[dict]:
+        """Caption tracks from captions.insert/update (see ``_more_youtube_routes``), kept beside the uploads."""
+        return self.__dict__.setdefault("_captions", [])
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _GoogleServer
@@ -249,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with self.server.youtube.lock:
                     self.server.youtube.playlist_items.append(item)
                 self._send(200, {"kind": "youtube#playlistItem", **item})
-            else:
+            elif not self._more_youtube_routes(method, path, query, body):
                 self._error(404, f"no stand-in route for {method} {path}", "notFound")
         except KeyError as err:
             self._error(404, str(err.args[0]) if err.args else "not found", "notFound")
@@ -408,6 +414,125 @@ class _Handler(BaseHTTPRequestHandler):
                 "status": record["status"],
             },
         )
+
+    # -- YouTube captions, videos.list/update, channels.list, installed-app OAuth -------------
+    # Added for transcription and the credential tool. Only routes nothing above answers reach here.
+    def _more_youtube_routes(self, method: str, path: str, query: dict, body: bytes) -> bool:  # noqa: PLR0911
+        yt = self.server.youtube
+        if path == "/o/oauth2/token" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            answer = {"access_token": f"local-{uuid.uuid4().hex}", "token_type": "Bearer", "expires_in": 3599}
+            if form.get("grant_type") == "authorization_code":
+                if not form.get("code"):
+                    self._send(400, {"error": "invalid_grant", "error_description": "code is required"})
+                    return True
+                answer["refresh_token"] = f"local-refresh-{uuid.uuid4().hex[:12]}"
+                answer["scope"] = " ".join(SCOPES_GRANTED)
+            self._send(200, answer)
+            return True
+        if path == "/o/oauth2/auth" and method == "GET":  # the consent screen: the person always agrees
+            redirect = query["redirect_uri"][0]
+            params = urlencode(
+                {"code": f"local-code-{uuid.uuid4().hex[:8]}", "state": query.get("state", [""])[0]}
+            )
+            self._send(302, {}, {"Location": f"{redirect}{'&' if '?' in redirect else '?'}{params}"})
+            return True
+        if path == "/youtube/v3/channels" and method == "GET":
+            self._send(200, {"items": [{"id": "UC-local-channel", "snippet": {"title": "Local channel"}}]})
+            return True
+        if path == "/youtube/v3/videos" and method in ("GET", "PUT"):
+            self._videos_list_update(method, query, body)
+            return True
+        if path in ("/upload/youtube/v3/captions", "/youtube/v3/captions") and method in ("POST", "PUT"):
+            self._captions_write(method, body)
+            return True
+        if path == "/youtube/v3/captions" and method == "GET":
+            video_id = query.get("videoId", [""])[0]
+            items = [
+                {"id": c["id"], "snippet": dict(c["snippet"])}
+                for c in yt.captions
+                if c["snippet"].get("videoId") == video_id
+            ]
+            self._send(200, {"items": items})
+            return True
+        return False
+
+    def _videos_list_update(self, method: str, query: dict, body: bytes) -> None:
+        yt = self.server.youtube
+        if method == "GET":
+            ids = set(",".join(query.get("id", [])).split(","))
+            with yt.lock:
+                items = [
+                    {"id": u["id"], "snippet": u["snippet"], "status": u["status"]}
+                    for u in yt.uploads
+                    if u["id"] in ids
+                ]
+            self._send(200, {"items": items})
+            return
+        change = json.loads(body or b"{}")
+        with yt.lock:
+            record = next((u for u in yt.uploads if u["id"] == change.get("id")), None)
+            if record is None:
+                self._error(404, "video not found", "videoNotFound")
+                return
+            for part in query.get("part", ["snippet"])[0].split(","):
+                if part in change:
+                    if part == "snippet" and not (
+                        change["snippet"].get("title") and change["snippet"].get("categoryId")
+                    ):
+                        self._error(
+                            400, "snippet.title and snippet.categoryId are required", "invalidVideoMetadata"
+                        )
+                        return
+                    record[part] = change[part]
+            (yt.root / f"{record['id']}.json").write_text(
+                json.dumps({k: v for k, v in record.items() if k != "path"}, indent=2)
+            )
+        self._send(
+            200,
+            {
+                "kind": "youtube#video",
+                "id": record["id"],
+                "snippet": record["snippet"],
+                "status": record["status"],
+            },
+        )
+
+    def _captions_write(self, method: str, body: bytes) -> None:
+        """captions.insert (POST) / captions.update (PUT), as multipart/related: JSON metadata + the file."""
+        import email.parser
+        import email.policy
+
+        yt = self.server.youtube
+        content_type = self.headers.get("Content-Type", "")
+        metadata: dict = {}
+        media = b""
+        if content_type.startswith("multipart/"):
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                f"Content-Type: {content_type}\r\n\r\n".encode() + body
+            )
+            parts = list(message.iter_parts())
+            metadata = json.loads(parts[0].get_payload(decode=True) or b"{}")
+            media = parts[1].get_payload(decode=True) if len(parts) > 1 else b""
+        else:
+            metadata = json.loads(body or b"{}")
+        with yt.lock:
+            if method == "PUT":
+                caption = next((c for c in yt.captions if c["id"] == metadata.get("id")), None)
+                if caption is None:
+                    self._error(404, "caption track not found", "captionNotFound")
+                    return
+            else:
+                snippet = metadata.get("snippet", {})
+                if not any(u["id"] == snippet.get("videoId") for u in yt.uploads):
+                    self._error(404, "video not found", "videoNotFound")
+                    return
+                caption = {"id": f"cap-{uuid.uuid4().hex[:12]}", "snippet": snippet, "versions": []}
+                yt.captions.append(caption)
+            if media:
+                caption["versions"].append(media.decode("utf-8"))
+                caption["content"] = media.decode("utf-8")
+        self._send(200, {"kind": "youtube#caption", "id": caption["id"], "snippet": caption["snippet"]})
 
 
 class _GoogleServer(ThreadingHTTPServer):

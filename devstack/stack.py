@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from devstack.aws import MotoServer
+from devstack.facebook import FacebookStandIn
 from devstack.google import GoogleStandIn
 from devstack.smtp import SmtpSink
 
@@ -14,7 +15,7 @@ FROM_EMAIL = "talkbot@example.org"
 
 
 class LocalStack:
-    """moto (S3/SQS/SNS), an SMTP sink and the Google stand-in, each on a free 127.0.0.1 port.
+    """moto (S3/SQS/SNS), an SMTP sink, the Google and the Facebook stand-ins, each on a free 127.0.0.1 port.
 
     ``env`` holds the ``AIRFLOW_CONN_*`` variables that point Airflow's ordinary connection
     ids at these servers; ``apply_env()`` puts them in ``os.environ``.
@@ -26,11 +27,12 @@ class LocalStack:
         self.aws = MotoServer()
         self.smtp = SmtpSink(save_dir=self.workdir / "mail" if save_mail else None)
         self.google = GoogleStandIn(self.workdir / "google")
+        self.facebook = FacebookStandIn(self.workdir / "facebook")
         self._started: list = []
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> LocalStack:
-        for server in (self.aws, self.smtp, self.google):
+        for server in (self.aws, self.smtp, self.google, self.facebook):
             server.start()
             self._started.append(server)
         return self
@@ -68,6 +70,7 @@ class LocalStack:
             },
         }
         conns.update(self.google.connections())
+        conns.update(self.facebook.connections())
         return conns
 
     @property

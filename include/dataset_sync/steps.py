@@ -630,6 +630,7 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     from include.dataset_sync import s3ops
     from include.dataset_sync.planner import parse_destination
     from include.dataset_sync.report import episode_table, split_class_table
+    from include.ui_views.summaries import note_sync_report
 
     cfg = SyncConfig.from_params(params)
     _, client = s3_client(cfg)
@@ -674,6 +675,10 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
     problems = _plan_problems(client, cfg, plan, set(listed), approved=bool(held_applied))
     if held_problem:
         problems.append(held_problem)
+    if held_applied and held_applied.get("errors"):
+        problems.append(
+            f"after the approval, these held episodes could not be planned: {held_applied['errors']}"
+        )
     report = {
         "run_id": run_id,
         "problems": problems,
@@ -690,6 +695,7 @@ def write_report(loaded: list[dict[str, Any]], params: dict[str, Any], run_id: s
         "datasets_after_run": split_class,
     }
     s3ops.put_json(client, cfg.bucket, f"{prefix}report.json", report)
+    note_sync_report(client, cfg.bucket, report, dest)
     log.info("Per episode (rows of the sheets and frames in the datasets):\n%s", episode_table(episodes))
     log.info("Datasets after the run (objects per class and split):\n%s", split_class_table(split_class))
     log.info("Report: s3://%s/%sreport.json", cfg.bucket, prefix)

@@ -4,6 +4,7 @@ The Variable is JSON::
 
     {"queue_url": "https://sqs.../talk-uploads",
      "ledger": "s3://talkbot-private/ledger/",
+     "max_receives": 5,
      "conferences": {
         "<slug>": {"raw_bucket": "...", "raw_prefix": "", "library_bucket": "...",
                    "library_prefix": "<slug>/", "talk_sheet": "<location>", "speaker_sheet": "<location>",
@@ -100,6 +101,7 @@ class TalkbotConfig:
     queue_url: str
     conferences: dict[str, Conference]
     ledger: str | None = None  # s3://bucket/prefix/ (prefix empty or ending in "/")
+    max_receives: int = 5  # a message received more often is recorded and deleted, never retried again
 
     def conference_for(self, bucket: str, key: str) -> Conference | None:
         """The conference whose raw bucket and prefix hold ``key`` (longest prefix wins), or None."""
@@ -142,7 +144,12 @@ def parse_config(raw: str | dict[str, Any]) -> TalkbotConfig:
         slug: _conference(slug, body, f"{VARIABLE_NAME}.conferences.{slug}")
         for slug, body in conferences_raw.items()
     }
-    return TalkbotConfig(queue_url=queue_url, conferences=conferences, ledger=_ledger(root))
+    return TalkbotConfig(
+        queue_url=queue_url,
+        conferences=conferences,
+        ledger=_ledger(root),
+        max_receives=root.number("max_receives", default=5, minimum=1, integer=True),
+    )
 
 
 def _ledger(root: _Fields) -> str | None:

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from include.common import s3
+from include.ui_views.summaries import note_ledger_record
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Ledger:
                 del history[:-HISTORY_LIMIT]
             return _dump(record)
 
-        return json.loads(self._update(self.record_key(uuid, identity), apply))
+        return note_ledger_record(self, json.loads(self._update(self.record_key(uuid, identity), apply)))
 
     def read_talk(self, uuid: str) -> dict[str, Any]:
         """The talk's record ({} when none was written yet)."""

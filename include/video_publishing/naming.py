@@ -16,8 +16,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-_UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-_HHMMSS = re.compile(r"^\d{6}$")
+_UUID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")  # always fullmatch: "$" would accept a final "\n"
+_HHMMSS = re.compile(r"[0-9]{6}")  # ASCII digits only ("\d" takes any Unicode digit)
+# Airflow's default ``scheduler.allowed_run_id_pattern`` (``^[A-Za-z0-9_.~:+-]+$``), matched in full
+RUN_ID = re.compile(r"[A-Za-z0-9_.~:+-]+")
 EXPECTED = "<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4"
 
 
@@ -52,7 +54,7 @@ def parse_talk_key(key: str) -> TalkFile:
     if len(fields) < 4:
         raise TalkNameError(f"{name!r} has {len(fields) - 1} '_' separators, expected {EXPECTED}")
     uuid, start_text, end_text = fields[-3:]
-    if not _UUID.match(uuid):
+    if not _UUID.fullmatch(uuid):
         raise TalkNameError(
             f"{name!r}: talk uuid {uuid!r} must be letters, digits and '-' (expected {EXPECTED})"
         )
@@ -64,7 +66,7 @@ def parse_talk_key(key: str) -> TalkFile:
 
 
 def _seconds(text: str, what: str, name: str) -> int:
-    if not _HHMMSS.match(text):
+    if not _HHMMSS.fullmatch(text):
         raise TalkNameError(f"{name!r}: {what} time {text!r} is not HHMMSS (expected {EXPECTED})")
     hours, minutes, seconds = int(text[:2]), int(text[2:4]), int(text[4:])
     if minutes > 59 or seconds > 59:
@@ -83,6 +85,18 @@ def object_identity(bucket: str, key: str, etag: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def message_identity(body: str) -> str:
+    """Stable 16-hex-digit hash of an SQS message body (names the record of a message that was dropped)."""
+    return hashlib.sha256(body.encode(errors="surrogatepass")).hexdigest()[:16]
+
+
 def publish_run_id(uuid: str, bucket: str, key: str, etag: str) -> str:
-    """The ``talkbot_publish_video`` run id of one object version (valid Airflow run id characters)."""
-    return f"talk__{uuid}__{object_identity(bucket, key, etag)}"
+    """The ``talkbot_publish_video`` run id of one object version.
+
+    TalkNameError unless it is a run id Airflow accepts (the whole id matches ``RUN_ID``, no ``..``), so a
+    bad id is refused here, for its one upload, instead of failing the trigger.
+    """
+    run_id = f"talk__{uuid}__{object_identity(bucket, key, etag)}"
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise TalkNameError(f"talk uuid {uuid!r} makes run id {run_id!r}, which Airflow refuses")
+    return run_id

@@ -1,0 +1,121 @@
+"""A real Airflow API server with the media_views plugin, seeded stand-ins, and a headless Chromium.
+
+The API server is ``airflow api-server`` (the process ``airflow standalone`` runs for the UI) on a free
+127.0.0.1 port, on the session's SQLite database with the DAGs serialized, reading talk and dataset
+records from moto. Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright's Python package
+(never a browser Playwright downloads); without it the browser tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.ui import seed, server
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+]
+OTHER_DAG = "talkbot_reconcile"
+
+
+@pytest.fixture(scope="session")
+def ui_data(stack, tmp_path_factory):
+    """One conference with six talks (four with ledger records) and two dataset sync runs."""
+    workdir = tmp_path_factory.mktemp("ui")
+    slug = f"ui{os.getpid()}"
+    talks = seed.seed_talks(stack, workdir, slug)
+    bucket = f"{slug}-media"
+    runs = [
+        seed.sync_report(
+            "scheduled__2026-11-22T00:00:00+00:00",
+            {"S01E01": {"unchanged": 0, "copied": 180}, "S01E02": {"unchanged": 0, "copied": 120}},
+            held=[],
+        ),
+        seed.sync_report(
+            "manual__2026-11-23T09:00:00+00:00",
+            {
+                "S01E01": {"unchanged": 170, "moved": 8, "deleted": 2, "invalid": 3},
+                "S01E02": {"unchanged": 120, "missing": 1},
+            },
+            held=[{"episode": "S01E02", "season": "S01", "reason": "sheet lost 45 % of its rows", "deletes": 54, "existing": 120, "outcome": "rejected"}],
+            invalid_rows={"S01E01": {"count": 3, "reasons": {"no class": 3}, "examples": [{"row": 60, "frame": "TT_S01_E01_FRM-0000059", "value": "", "reason": "no class"}]}},
+        ),
+    ]  # fmt: skip
+    seed.seed_dataset(stack, bucket, runs, {"S01E01": 180, "S01E02": 120})
+    return {"talks": talks, "bucket": bucket, "runs": [r["run_id"] for r in runs], "frames": 300}
+
+
+@pytest.fixture(scope="session")
+def api_server(stack, airflow_db, ui_data, tmp_path_factory):
+    """``airflow api-server`` with the plugin on the session's database, reading the seeded stand-ins;
+    queued runs (no scheduler) whose run ids are the seeded records' and reports'."""
+    env = {**os.environ, **stack.env, "AIRFLOW_VAR_TALKBOT_CONFIG": json.dumps(ui_data["talks"].config)}
+    with server.api_server(env, tmp_path_factory.mktemp("api-server")) as running:
+        running["data"] = ui_data
+        talks = ui_data["talks"]
+        uuid = talks.published_uuid
+        wanted = [
+            (
+                "talkbot_publish_video",
+                talks.run_ids[uuid],
+                {"bucket": talks.raw_bucket, "key": talks.keys[uuid]},
+            ),
+            ("tuttle_twins_dataset_sync", ui_data["runs"][-1], {"bucket": ui_data["bucket"]}),
+            (OTHER_DAG, "manual__media_views_test", {}),
+        ]
+        for dag_id, run_id, conf in wanted:
+            body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+            status, answer = server.api(running, "POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
+            assert status in (200, 409), f"creating run {run_id} of {dag_id}: {status} {answer}"
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium through Playwright; skips loudly when it is not installed."""
+    if not Path(CHROMIUM).exists():
+        message = f"chromium not found at {CHROMIUM}: browser tests SKIPPED (install it: make system-deps)"
+        warnings.warn(message, stacklevel=1)
+        print(f"\n*** {message} ***", file=sys.stderr)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, api_server):
+    """A logged-in page (the session cookie the Airflow UI itself uses); console errors collected in
+    ``page.errors``."""
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    context.add_cookies([{"name": "_token", "value": api_server["token"], "url": api_server["base"]}])
+    tab = context.new_page()
+    tab.errors = []
+    tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
