@@ -147,6 +147,9 @@ def probe_streams(path: Path | str) -> StreamsInfo:
         ]
         audios = list(container.streams.audio)
         video = video_params(videos[0]) if videos else None
+        if video is not None and not (video.width and video.height):
+            # a demuxer chosen by file name alone (image2 for ".png") opens anything; no frame size = not media
+            raise ProbeError(f"{path}: not a media file ffmpeg can read (no frame size)")
         return StreamsInfo(
             duration=(container.duration or 0) / AV_TIME_BASE,
             start_time=(container.start_time or 0) / AV_TIME_BASE,
