@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 OTHER_DAG = "talkbot_reconcile"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_data(stack, tmp_path_factory):
     """One conference with six talks (four with ledger records) and two dataset sync runs."""
     workdir = tmp_path_factory.mktemp("ui")
@@ -60,7 +60,7 @@ def ui_data(stack, tmp_path_factory):
     return {"talks": talks, "bucket": bucket, "runs": [r["run_id"] for r in runs], "frames": 300}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_server(stack, airflow_db, ui_data, tmp_path_factory):
     """``airflow api-server`` with the plugin on the session's database, reading the seeded stand-ins;
     queued runs (no scheduler) whose run ids are the seeded records' and reports'."""
@@ -85,9 +85,12 @@ def api_server(stack, airflow_db, ui_data, tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """Debian's headless Chromium through Playwright; skips loudly when it is not installed."""
+    """Debian's headless Chromium through Playwright; skips loudly when it is not installed.
+
+    Package scope, not session: Playwright's sync API keeps an asyncio loop running in this thread while
+    it is open, and every later test that runs a trigger in line (``asyncio.run``) would then fail."""
     if not Path(CHROMIUM).exists():
         message = f"chromium not found at {CHROMIUM}: browser tests SKIPPED (install it: make system-deps)"
         warnings.warn(message, stacklevel=1)
