@@ -7,6 +7,7 @@ talk to is on 127.0.0.1; nothing here falls back to a real cloud endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -85,6 +86,23 @@ def dagbag(airflow_db):
     return DagBag(dag_folder=str(DAGS_FOLDER))
 
 
+@contextlib.contextmanager
+def restored_params(dag):
+    """Put back every Param value of ``dag`` and its tasks after a ``dag.test()``.
+
+    dag.test() runs tasks in this process and writes the run's conf into the Param objects, which the DAG
+    and its tasks share; the values are restored in place (swapping the DAG's objects for copies would
+    leave the tasks holding the changed ones, and one run's conf would become the next run's default).
+    """
+    holders = [dag.params, *(task.params for task in dag.tasks)]
+    saved = [(param, copy.deepcopy(param.value)) for holder in holders for _, param in holder.items()]
+    try:
+        yield
+    finally:
+        for param, value in saved:
+            param.value = value
+
+
 @pytest.fixture
 def run_dag(stack, airflow_db, dagbag):
     """Run one DAG to completion in-process with ``dag.test()`` and return its DagRun.
@@ -98,14 +116,8 @@ def run_dag(stack, airflow_db, dagbag):
         kwargs = {"run_conf": conf or {}}
         if logical_date is not None:
             kwargs["logical_date"] = logical_date
-        # dag.test() runs tasks in this process and writes the run's conf into the DAG's Param
-        # objects; restore them so one run's conf never becomes the next run's default.
-        saved = {key: copy.deepcopy(param) for key, param in dag.params.items()}
-        try:
+        with restored_params(dag):
             return dag.test(**kwargs)
-        finally:
-            for key, param in saved.items():
-                dag.params[key] = param  # a Param value replaces the object itself
 
     return _run
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from devstack import demo_talkbot
+from tests.conftest import restored_params
 
 PUBLISH = "talkbot_publish_video"
 LISTENER = "talkbot_sqs_listener"
@@ -188,11 +188,7 @@ def clear_and_retry(dagbag):
 
     def _retry(dag_run, conf: dict):
         dag = dagbag.get_dag(dag_run.dag_id)
-        saved = {key: copy.deepcopy(param) for key, param in dag.params.items()}
-        try:
+        with restored_params(dag):
             return dag.test(run_conf=conf, logical_date=dag_run.logical_date, run_after=dag_run.run_after)
-        finally:
-            for key, param in saved.items():
-                dag.params[key] = param
 
     return _retry
