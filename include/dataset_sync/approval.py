@@ -120,6 +120,18 @@ class HeldChangesApproval(ApprovalOperator):
         log.info("Asking for approval until %s (assigned users: %s)", deadline, self.assigned_users or "any")
         return super().execute(context)
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Also record a timeout that the scheduler enforced (the deferral timed out before the trigger's
+        own timeout event arrived, as happens on a busy triggerer): that path never reaches
+        ``execute_complete``, and the report would otherwise say the approval was never asked."""
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            _record(context, "timed out", {})
+            raise
+
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         try:
             result = super().execute_complete(context=context, event=event)

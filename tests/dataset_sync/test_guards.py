@@ -174,3 +174,20 @@ def test_approvers_from_the_environment(monkeypatch):
     assert approvers() == [{"id": "alice", "name": "alice"}, {"id": "bob", "name": "bob"}]
     monkeypatch.setenv("DATASET_SYNC_APPROVERS", "")
     assert approvers() == []
+
+
+def test_a_timeout_enforced_by_the_scheduler_is_recorded_as_timed_out(monkeypatch):
+    # The scheduler may fail the deferred approval before the trigger's own timeout event arrives; the
+    # task then resumes with ``__fail__`` and never reaches execute_complete.
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    from include.dataset_sync import approval
+
+    recorded = []
+    monkeypatch.setattr(approval, "_record", lambda context, decision, event: recorded.append(decision))
+    task = approval.HeldChangesApproval(task_id="approve_held_changes")
+    with pytest.raises(TaskDeferralTimeout):
+        task.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {})
+    assert recorded == ["timed out"]
+    assert task.retries == 0
