@@ -1,4 +1,4 @@
-"""# talkbot_publish_video — one uploaded talk recording → library, YouTube, speaker emails, talk sheet
+"""# talkbot_publish_video — one uploaded talk recording → library, YouTube/Facebook, speaker emails, talk sheet
 
 Triggered by `talkbot_sqs_listener` and `talkbot_reconcile` with a deterministic run id per object
 version, or by hand with the Params below. Tasks, each idempotent under clear-and-retry through the ledger
@@ -14,16 +14,29 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
    `render.path`/`render.reason` say which and why. A full render longer than the conference's
    `chunk_minutes` takes the *chunked* path: **render_chunk** (mapped, pool `render`, one per chunk)
    then **join_chunks** store it instead.
-3. **publish_video** — `youtube`: resumable upload + playlist insert, never twice per object version;
-   on quota errors it *defers* until the quota window. `library`: the library URL is the link.
-4. **notify_speakers** — one email per speaker address (plain text + HTML) via `smtp_default`, never twice.
-5. **record_link** — `LINK` and `STATUS=published` in the talk sheet (raw values).
+3. **publish_video** — mapped over the conference's destinations (`publisher`, from **list_destinations**),
+   one instance per destination labelled with its name, each recorded in the ledger's `destinations.<d>`
+   and retried on its own (a Facebook failure never re-uploads to YouTube). `youtube`: resumable upload +
+   playlist insert, never twice per object version. `facebook`: the Graph API's resumable upload to the
+   Page (session and next offset in the ledger after every chunk, so a retry resumes); the Page's video URL
+   is the link. `library`: the library URL is the link. On YouTube quota errors or Facebook rate limits it
+   *defers* (no worker slot) until the window; waits of one destination end after
+   `youtube.max_quota_wait_hours` (default 48): then it fails, no retries, with the reason and an alert.
+   After a recut (the talk was published before) the previous video on each destination gets the
+   conference's `on_replace` (`private`: YouTube private / Facebook hidden; `delete`; `keep`).
+4. **notify_speakers** — one email per speaker address (plain text + HTML) via `smtp_default` listing
+   every destination's link ("updated recording" wording and `email.update_subject` for a recut), never
+   twice. A refused address is recorded (`emails.<address>`: `failed` + the SMTP answer) and alerted; the
+   others are still emailed and the run still publishes; a retry sends only to addresses not yet sent.
+5. **record_link** — `LINK` (first destination), `YOUTUBE_LINK`/`FACEBOOK_LINK` where those columns
+   exist, and `STATUS=published` in the talk sheet (raw values).
 6. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
    the ledger (the run still ends failed).
 
 Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
 `smtp_default`, `youtube_default` (generic: login = OAuth client id, password = client secret, extra
-`refresh_token`, `token_uri`); pool `render` with one slot per render-worker core.
+`refresh_token`, `token_uri`), `facebook_default` for a `facebook` destination (generic: login = Page id,
+password = long-lived Page token, extra `graph_version`); pool `render` with one slot per render-worker core.
 
 `talkbot_config` (validated at task start; errors name the field):
 
@@ -33,10 +46,12 @@ Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_defau
  "conferences": {"ws26": {
    "raw_bucket": "ws26-raw", "raw_prefix": "", "library_bucket": "talk-library", "library_prefix": "ws26/",
    "talk_sheet": "https://docs.google.com/spreadsheets/d/<id>/edit", "speaker_sheet": "s3://sheets/ws26/speakers.csv",
-   "publisher": "youtube",
-   "youtube": {"playlist_id": "PL…", "privacy_status": "unlisted", "category_id": "28"},
+   "publisher": ["youtube", "facebook"],
+   "youtube": {"playlist_id": "PL…", "privacy_status": "unlisted", "category_id": "28",
+               "max_quota_wait_hours": 48},
    "sting": "s3://talk-assets/sting.mp4", "watermark": "s3://talk-assets/logo.png", "fade_seconds": 3,
-   "email": {"from": "talks@example.org", "subject": "Your talk \"{title}\" is online"}}}}
+   "email": {"from": "talks@example.org", "subject": "Your talk \"{title}\" is online",
+             "update_subject": "Updated recording of your talk \"{title}\""}}}}
 ```
 """
 
@@ -109,8 +124,12 @@ def talkbot_publish_video():
         return publish.join_chunks(job, chunks)
 
     @task
-    def notify_speakers(job: dict) -> dict:
-        return publish.notify_speakers(job)
+    def list_destinations(job: dict) -> list[str]:
+        return publish.list_destinations(job)
+
+    @task
+    def notify_speakers(job: dict, results: list[dict]) -> dict:
+        return publish.notify_speakers(job, list(results or []))
 
     @task
     def record_link(job: dict) -> None:
@@ -125,15 +144,20 @@ def talkbot_publish_video():
     # chunked path only: one mapped render_chunk per chunk, then join_chunks (a pass-through otherwise)
     chunks = render_chunk.partial(job=planned).expand(chunk=list_render_chunks(planned))
     rendered = join_chunks(planned, chunks)
-    published = PublishVideoOperator(
-        task_id="publish_video", job=rendered, execution_timeout=timedelta(hours=6)
-    ).output
-    notified = notify_speakers(published)
+    destinations = list_destinations(rendered)
+    # one instance per destination, each retried (and deferred) on its own
+    published = PublishVideoOperator.partial(
+        task_id="publish_video",
+        job=rendered,
+        execution_timeout=timedelta(hours=6),
+        map_index_template="{{ task.destination }}",
+    ).expand(destination=destinations)
+    notified = notify_speakers(rendered, published.output)
     record_link(notified)
     # a sibling of record_link, not its successor: record_link stays a leaf, so a failure anywhere still
     # ends the run failed (record_link is then upstream_failed) while record_failure writes it down
     failure = record_failure()
-    for step in (job, planned, chunks, rendered, published, notified):
+    for step in (job, planned, chunks, rendered, destinations, published, notified):
         step >> failure
 
 

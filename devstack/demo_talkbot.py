@@ -60,11 +60,13 @@ def create_conference(
     publisher: str = "youtube",
     playlist_id: str | None = "PLtalkbotdemo",
     spreadsheet_id: str | None = None,
+    extra_columns: tuple[str, ...] | list[str] = (),
     **extra: Any,
 ) -> dict[str, Any]:
     """Buckets and sheets of one conference; returns its ``talkbot_config`` entry.
 
-    ``talks`` are dicts of talk sheet columns (UUID, TITLE, DESCRIPTION, SPEAKERS, EXCLUDE…); the talk
+    ``talks`` are dicts of talk sheet columns (UUID, TITLE, DESCRIPTION, SPEAKERS, EXCLUDE…, plus
+    ``extra_columns``); the talk
     sheet goes to the Google stand-in when ``talk_sheet_in_google``, else next to the speaker sheet as
     ``s3://<sheets_bucket>/<slug>/talks.csv``. Speakers are (name, email) rows, always an S3 CSV.
     """
@@ -72,7 +74,8 @@ def create_conference(
     sheets_bucket = sheets_bucket or f"{library_bucket}-sheets"
     for bucket in (raw_bucket, library_bucket, sheets_bucket):
         _bucket(s3, bucket)
-    talk_rows = [TALK_HEADER] + [[talk.get(column, "") for column in TALK_HEADER] for talk in talks]
+    header = [*TALK_HEADER, *extra_columns]  # e.g. YOUTUBE_LINK, FACEBOOK_LINK
+    talk_rows = [header] + [[talk.get(column, "") for column in header] for talk in talks]
     if talk_sheet_in_google:
         spreadsheet_id = spreadsheet_id or f"{slug}Talks{uuid_module.uuid4().hex[:8]}".replace("-", "")
         stack.google.put_sheet(spreadsheet_id, talk_rows, tab="Talks")

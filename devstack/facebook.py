@@ -57,7 +57,7 @@ class FacebookStore:
         self.pages: dict[str, dict] = {}
         self.videos: dict[str, dict] = {}
         self.calls: list[dict] = []
-        self._failures: list[tuple[str, str, int]] = []
+        self._failures: list[tuple[str, str, int, int]] = []
 
     # -- seeding ----------------------------------------------------------------------------
     def add_page(self, page_id: str, name: str, user_id: str = "user-1") -> str:
@@ -76,16 +76,22 @@ class FacebookStore:
         return token
 
     # -- error injection --------------------------------------------------------------------
-    def fail_next(self, phase: str, kind: str = "rate_limit", count: int = 1, code: int = 32) -> None:
+    def fail_next(
+        self, phase: str, kind: str = "rate_limit", count: int = 1, code: int = 32, after: int = 0
+    ) -> None:
         """Make the next ``count`` calls of ``phase`` (start, transfer, finish, captions, update, delete,
-        read) fail with ``kind`` (rate_limit, server_error, lost_answer, disconnect)."""
+        read) fail with ``kind`` (rate_limit, server_error, lost_answer, disconnect); ``after`` lets that
+        many calls of the phase through first (a failure mid-upload, after some chunks arrived)."""
         with self.lock:
-            self._failures.extend([(phase, kind, code)] * count)
+            self._failures.extend([(phase, kind, code, after)] + [(phase, kind, code, 0)] * (count - 1))
 
     def take_failure(self, phase: str) -> tuple[str, int] | None:
         with self.lock:
-            for index, (wanted, kind, code) in enumerate(self._failures):
+            for index, (wanted, kind, code, after) in enumerate(self._failures):
                 if wanted == phase:
+                    if after:
+                        self._failures[index] = (wanted, kind, code, after - 1)
+                        return None
                     del self._failures[index]
                     return kind, code
         return None

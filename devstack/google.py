@@ -193,7 +193,13 @@ class YouTubeStore:
         self.uploads: list[dict] = []
         self.playlist_items: list[dict] = []
         self.sessions: dict[str, dict] = {}
+        self.calls: list[dict] = []  # every YouTube API request (uploads' bytes left out), oldest first
         self._failures: list[str] = []
+
+    def calls_to(self, method: str, path: str) -> list[dict]:
+        """The recorded calls of one method and path, e.g. ``("PUT", "/youtube/v3/videos")``."""
+        with self.lock:
+            return [c for c in self.calls if c["method"] == method and c["path"] == path]
 
     def fail_next_uploads(self, count: int, reason: str = "quotaExceeded") -> None:
         with self.lock:
@@ -239,6 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         query = parse_qs(parts.query)
         body = self._body()
+        if "youtube/v3/" in path:
+            self._record_call(method, path, query, body)
         try:
             if path == "/token":
                 self._send(
@@ -265,6 +273,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = lambda self: self._dispatch("GET")  # noqa: E731
     do_POST = lambda self: self._dispatch("POST")  # noqa: E731
     do_PUT = lambda self: self._dispatch("PUT")  # noqa: E731
+    do_DELETE = lambda self: self._dispatch("DELETE")  # noqa: E731
+
+    def _record_call(self, method: str, path: str, query: dict, body: bytes) -> None:
+        """Keep the call for tests: JSON bodies parsed, media bytes left out."""
+        try:
+            payload = json.loads(body) if body and not path.startswith(("/upload/", "/resumable/")) else None
+        except ValueError:
+            payload = None
+        call = {"method": method, "path": path, "query": {k: v[0] for k, v in query.items()}, "body": payload}
+        with self.server.youtube.lock:
+            self.server.youtube.calls.append(call)
 
     # -- Sheets -----------------------------------------------------------------------------
     def _sheets(self, method: str, path: str, query: dict, body: bytes) -> None:
@@ -442,6 +461,17 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if path == "/youtube/v3/videos" and method in ("GET", "PUT"):
             self._videos_list_update(method, query, body)
+            return True
+        if path == "/youtube/v3/videos" and method == "DELETE":
+            video_id = query.get("id", [""])[0]
+            with yt.lock:
+                found = [u for u in yt.uploads if u["id"] == video_id]
+                yt.uploads[:] = [u for u in yt.uploads if u["id"] != video_id]
+            if not found:
+                self._error(404, "video not found", "videoNotFound")
+            else:
+                (yt.root / f"{video_id}.json").unlink(missing_ok=True)
+                self._send(204)
             return True
         if path in ("/upload/youtube/v3/captions", "/youtube/v3/captions") and method in ("POST", "PUT"):
             self._captions_write(method, body)

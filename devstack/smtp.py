@@ -1,4 +1,9 @@
-"""SMTP sink: an aiosmtpd server on loopback that keeps every message it receives."""
+"""SMTP sink: an aiosmtpd server on loopback that keeps every message it receives.
+
+Refusal rule (for tests of per-recipient failures): a recipient whose local part starts with ``refuse``
+(``refuse@…``, ``refuse.bob@…``) is answered ``550 5.1.1`` at ``RCPT TO``, as a real server refuses an
+unknown mailbox; ``refused`` lists those addresses.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,19 @@ from aiosmtpd.controller import Controller
 
 from devstack.net import free_port
 
+REFUSAL = "550 5.1.1 Recipient address rejected: User unknown in local recipient table"
+
 
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.split("@", 1)[0].lower().startswith("refuse"):
+            self.sink._refuse(address)
+            return REFUSAL
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -32,6 +46,7 @@ class SmtpSink:
         self.save_dir = save_dir
         self._lock = threading.Lock()
         self._messages: list[EmailMessage] = []
+        self._refused: list[str] = []
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     def start(self) -> SmtpSink:
@@ -48,6 +63,16 @@ class SmtpSink:
     def messages(self) -> list[EmailMessage]:
         with self._lock:
             return list(self._messages)
+
+    @property
+    def refused(self) -> list[str]:
+        """Recipients refused at RCPT TO (the ``refuse*@`` rule), oldest first."""
+        with self._lock:
+            return list(self._refused)
+
+    def _refuse(self, address: str) -> None:
+        with self._lock:
+            self._refused.append(address)
 
     def clear(self) -> None:
         with self._lock:

@@ -155,3 +155,26 @@ def task_states():
             }
 
     return _states
+
+
+@pytest.fixture
+def alerts(stack, monkeypatch, unique_name):
+    """An SNS alert topic with a subscribed queue; ``alerts()`` → the message bodies that arrived."""
+    sns, sqs = stack.boto3_client("sns"), stack.boto3_client("sqs")
+    topic = sns.create_topic(Name=f"{unique_name}-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{unique_name}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    monkeypatch.setenv("ALERTS_SNS_TOPIC_ARN", topic)
+    received: list[str] = []
+
+    def _messages() -> list[str]:
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return list(received)
+            for message in batch["Messages"]:
+                received.append(message["Body"])
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+    return _messages

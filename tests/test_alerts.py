@@ -33,18 +33,10 @@ def test_task_level_alert_names_task_and_exception():
     assert body == "d.render_video failed in run r: end beyond the recording"
 
 
-def test_alert_reaches_subscribed_queue(stack, monkeypatch, unique_name):
-    sns, sqs = stack.boto3_client("sns"), stack.boto3_client("sqs")
-    topic = sns.create_topic(Name=f"{unique_name}-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName=f"{unique_name}-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
-    monkeypatch.setenv("ALERTS_SNS_TOPIC_ARN", topic)
-
+def test_alert_reaches_subscribed_queue(alerts):
     notify_failure({"ti": _ti("publish_video"), "exception": RuntimeError("quota")})
 
-    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
-    assert [m["Body"] for m in messages] == ["d.publish_video failed in run r: quota"]
+    assert alerts() == ["d.publish_video failed in run r: quota"]
 
 
 def test_alert_without_topic_only_logs(monkeypatch, caplog):

@@ -73,6 +73,38 @@ def test_youtube_resumable_upload_in_chunks(stack, tmp_path):
     assert "quotaExceeded" in err.value.content.decode()
 
 
+def test_youtube_update_privacy_delete_are_recorded(stack, tmp_path):
+    """videos.update (whole snippet, status) and videos.delete on the stand-in, each call recorded."""
+    from include.video_publishing import youtube
+
+    client = youtube.build_client("youtube_default")
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 1000)
+    metadata = youtube.VideoMetadata(title="Old title", description="D", tags=("a",))
+    video_id = youtube.upload_video(
+        client, video, metadata, chunk_size=256 * 1024, session_uri=None, on_session=lambda uri: None
+    )
+    store = stack.google.youtube
+    before = len(store.calls_to("PUT", "/youtube/v3/videos"))
+
+    snippet = {"title": "New title", "description": "D2", "tags": ["a", "b"], "categoryId": "28"}
+    answer = youtube.update_video(client, video_id, snippet=snippet)
+    assert answer["snippet"]["title"] == "New title"
+    youtube.set_privacy(client, video_id, "private")
+    stored = next(u for u in store.uploads if u["id"] == video_id)
+    assert stored["snippet"]["tags"] == ["a", "b"]
+    assert stored["status"]["privacyStatus"] == "private"
+    puts = store.calls_to("PUT", "/youtube/v3/videos")[before:]
+    assert [c["query"]["part"] for c in puts] == ["snippet", "status"]
+    assert puts[0]["body"]["snippet"] == snippet
+
+    assert youtube.delete_video(client, video_id) is True
+    assert all(u["id"] != video_id for u in store.uploads)
+    assert youtube.delete_video(client, video_id) is False  # a retry is a no-op
+    with pytest.raises(LookupError):
+        youtube.set_privacy(client, video_id, "private")
+
+
 def test_smtp_sink_keeps_messages(stack):
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 

@@ -60,14 +60,28 @@ def _failed_task_ids(dag_run: Any) -> list[str]:
 def notify_failure(context: dict[str, Any]) -> None:
     """``on_failure_callback`` for every DAG: publish one short message to the alert topic."""
     try:
-        arn = alert_topic_arn()
         subject, body = format_failure(context)
+    except Exception:
+        log.exception("Could not format the failure alert")
+        return
+    send_alert(subject, body)
+
+
+def send_alert(subject: str, body: str) -> bool:
+    """Publish one message to the alert topic (a problem that does not fail a task, e.g. a refused
+    address). Never raises; True when it was published."""
+    try:
+        arn = alert_topic_arn()
         if not arn:
             log.warning("No alert topic configured (%s); not sending: %s", TOPIC_VARIABLE, body)
-            return
+            return False
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
 
-        SnsHook(aws_conn_id="aws_default").publish_to_target(target_arn=arn, message=body, subject=subject)
+        SnsHook(aws_conn_id="aws_default").publish_to_target(
+            target_arn=arn, message=body[:1000], subject=subject[:100]
+        )
         log.info("Alert published to %s: %s", arn, body)
+        return True
     except Exception:
-        log.exception("Could not publish the failure alert")
+        log.exception("Could not publish the alert")
+        return False

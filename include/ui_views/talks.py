@@ -18,7 +18,7 @@ from typing import Any
 from include.common.sheets import column_index, read_rows
 from include.ui_views import summaries
 from include.video_publishing.config import Conference, TalkbotConfig, parse_config
-from include.video_publishing.ledger import Ledger
+from include.video_publishing.ledger import SECRET_STATE, Ledger, destination_states
 from include.video_publishing.talks import TRUE_WORDS, talk_location
 from include.video_publishing.text import split_speakers
 
@@ -250,27 +250,26 @@ def talk_row(
 
 
 def destination_links(record: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(destination, state, url) for each place the talk went: the record's ``destinations`` when it has
-    them, else YouTube / the library link and any Facebook state."""
-    found: list[tuple[str, str, str]] = []
-    destinations = record.get("destinations")
-    if isinstance(destinations, dict):
-        for name, state in sorted(destinations.items()):
-            if isinstance(state, dict):
-                status = str(state.get("status") or state.get("state") or "")
-                found.append((name, status, str(state.get("link") or state.get("url") or "")))
-            else:
-                found.append((name, str(state), ""))
-        return found
-    youtube = record.get("youtube") or {}
-    if youtube.get("video_id"):
-        found.append(("youtube", "uploaded", f"https://www.youtube.com/watch?v={youtube['video_id']}"))
-    elif record.get("link"):
+    """(destination, state, url) for each place the talk went (old records: YouTube by video id, else the
+    library link)."""
+    found = []
+    for name, state in sorted(destination_states(record).items()):
+        url = state.get("link") or ""
+        if not url and name == "youtube" and state.get("video_id"):
+            url = f"https://www.youtube.com/watch?v={state['video_id']}"
+        status = state.get("status") or ("uploaded" if state.get("video_id") else "")
+        found.append((name, str(status), str(url)))
+    if not found and record.get("link"):
         found.append(("library", record.get("status") or "", str(record["link"])))
-    facebook = record.get("facebook") or {}
-    if isinstance(facebook, dict) and facebook:
-        found.append(("facebook", str(facebook.get("status") or facebook.get("state") or ""), str(facebook.get("link") or facebook.get("url") or "")))  # fmt: skip
     return found
+
+
+def destination_details(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each destination's state for the talk page, without the open upload sessions (bearer credentials)."""
+    return {
+        name: {k: v for k, v in state.items() if k not in SECRET_STATE}
+        for name, state in sorted(destination_states(record).items())
+    }
 
 
 def timeline(record: dict[str, Any]) -> list[dict[str, str]]:
@@ -284,12 +283,15 @@ def timeline(record: dict[str, Any]) -> list[dict[str, str]]:
     for address, email in (record.get("emails") or {}).items():
         if isinstance(email, dict) and email.get("at"):
             events.append({"at": email["at"], "kind": "email", "what": f"{email.get('state')}: {email.get('name') or ''} <{address}>"})  # fmt: skip
-    youtube = record.get("youtube") or {}
-    if youtube.get("upload_started_at"):
-        events.append({"at": youtube["upload_started_at"], "kind": "youtube", "what": "upload started"})
+    for name, state in destination_states(record).items():
+        if state.get("upload_started_at"):
+            events.append({"at": state["upload_started_at"], "kind": name, "what": "upload started"})
+        replaced = state.get("replaced") or {}
+        if replaced.get("at"):
+            events.append({"at": replaced["at"], "kind": name, "what": f"previous video {replaced.get('video_id')}: {replaced.get('action')}"})  # fmt: skip
     for wait in record.get("quota_waits") or []:
         if isinstance(wait, dict) and wait.get("until"):
-            events.append({"at": wait["until"][:19] + "+00:00", "kind": "youtube", "what": f"quota wait ({wait.get('reason')})"})  # fmt: skip
+            events.append({"at": wait["until"][:19] + "+00:00", "kind": wait.get("destination") or "youtube", "what": f"waiting ({wait.get('reason')})"})  # fmt: skip
     if record.get("last_error_at"):
         events.append({"at": record["last_error_at"], "kind": "error", "what": str(record.get("last_error") or "")})  # fmt: skip
     return sorted(events, key=lambda e: e["at"])

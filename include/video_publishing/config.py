@@ -8,12 +8,23 @@ The Variable is JSON::
      "conferences": {
         "<slug>": {"raw_bucket": "...", "raw_prefix": "", "library_bucket": "...",
                    "library_prefix": "<slug>/", "talk_sheet": "<location>", "speaker_sheet": "<location>",
-                   "publisher": "youtube" | "library",
+                   "publisher": ["youtube", "facebook"],   # or one name: "youtube" | "facebook" | "library"
+                   "on_replace": "private",                # or "keep" | "delete": a recut's previous videos
                    "youtube": {"playlist_id": "...", "privacy_status": "unlisted", "category_id": "28",
-                               "tags": [], "chunk_size_kb": 8192, "quota_wait_seconds": null},
+                               "tags": [], "chunk_size_kb": 8192, "quota_wait_seconds": null,
+                               "max_quota_wait_hours": 48},
+                   "facebook": {"rate_limit_wait_seconds": null},
                    "sting": "s3://bucket/sting.mp4", "watermark": "s3://bucket/logo.png",
                    "fade_seconds": 3, "chunk_minutes": 10,
-                   "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online"}}}}
+                   "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online",
+                             "update_subject": "Updated recording of your talk \\"{title}\\""}}}}
+
+``publisher`` lists the destinations in order (one name stays valid); the first one's link is ``LINK``.
+``youtube.max_quota_wait_hours`` (fractions allowed) caps how long publishing waits for YouTube's quota or
+Facebook's rate limits, counted from the first wait of a destination; then the task fails.
+``facebook.rate_limit_wait_seconds`` replaces Facebook's own estimate of when access returns (as
+``youtube.quota_wait_seconds`` replaces YouTube's quota reset). ``on_replace``: what happens to the video a
+recut replaces on each destination (``private``: YouTube private, Facebook hidden; ``delete``; ``keep``).
 
 ``ledger`` is the private ``s3://bucket/prefix/`` that holds the ledger and the rejected-upload notes of
 every conference (they name speakers' addresses and YouTube upload sessions, so never a bucket that is
@@ -24,7 +35,7 @@ A sheet location is a Google Sheets URL or id, or ``s3://bucket/key.csv`` (see `
 ``talk_sheet_tab`` / ``speaker_sheet_tab`` name a Google tab when it is not the first one.
 
 It is validated at task start (never at parse time) and every error names the bad field, e.g.
-``talkbot_config.conferences.ws24.publisher: must be one of 'youtube', 'library'``.
+``talkbot_config.conferences.ws24.publisher: must be one of 'youtube', 'facebook', 'library'``.
 """
 
 from __future__ import annotations
@@ -36,8 +47,9 @@ from typing import Any
 from include.common import s3
 
 VARIABLE_NAME = "talkbot_config"
-PUBLISHERS = ("youtube", "library")
+PUBLISHERS = ("youtube", "facebook", "library")
 PRIVACY_STATUSES = ("public", "unlisted", "private")
+ON_REPLACE = ("private", "keep", "delete")
 
 
 class ConfigError(ValueError):
@@ -54,6 +66,14 @@ class YouTubeSettings:
     tags: tuple[str, ...] = ()
     chunk_size_kb: int = 8192  # resumable upload chunk; a multiple of 256 KiB
     quota_wait_seconds: int | None = None  # None: wait until YouTube's daily quota reset
+    max_quota_wait_hours: float = 48.0  # quota/rate-limit waits of one destination end after this
+
+
+@dataclass(frozen=True)
+class FacebookSettings:
+    """How a conference's talks go to its Facebook Page (the Page itself is ``facebook_default``)."""
+
+    rate_limit_wait_seconds: int | None = None  # None: Facebook's estimate, else one hour
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class EmailSettings:
 
     sender: str | None = None
     subject: str = 'Your talk "{title}" is online'
+    update_subject: str = 'Updated recording of your talk "{title}"'  # a recut replacing a published talk
 
 
 @dataclass(frozen=True)
@@ -77,13 +98,20 @@ class Conference:
     library_prefix: str = ""
     talk_sheet_tab: str | None = None
     speaker_sheet_tab: str | None = None
-    publisher: str = "youtube"
+    publishers: tuple[str, ...] = ("youtube",)  # destinations, in order; the first one's link is LINK
+    on_replace: str = "private"  # what a recut does to the video it replaces on each destination
     youtube: YouTubeSettings = field(default_factory=YouTubeSettings)
+    facebook: FacebookSettings = field(default_factory=FacebookSettings)
     sting: str | None = None
     watermark: str | None = None
     fade_seconds: float = 3.0
     chunk_minutes: float = 10.0  # full re-encodes longer than this are split across render tasks
     email: EmailSettings = field(default_factory=EmailSettings)
+
+    @property
+    def publisher(self) -> str:
+        """The first destination (the one whose link is LINK)."""
+        return self.publishers[0]
 
     def library_key(self, uuid: str) -> str:
         """Key of the rendered talk in the library bucket."""
@@ -167,7 +195,7 @@ def _ledger(root: _Fields) -> str | None:
 
 def _conference(slug: str, body: Any, path: str) -> Conference:
     f = _Fields(body, path)
-    publisher = f.choice("publisher", PUBLISHERS, default="youtube")
+    publishers = _publishers(f.body.get("publisher"), f"{path}.publisher")
     yt = _Fields(f.get("youtube", dict) or {}, f"{path}.youtube")
     youtube = YouTubeSettings(
         playlist_id=yt.text("playlist_id", required=False),
@@ -176,6 +204,15 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         tags=tuple(_string_list(yt.get("tags", list) or [], f"{path}.youtube.tags")),
         chunk_size_kb=yt.number("chunk_size_kb", default=8192, minimum=256, integer=True),
         quota_wait_seconds=yt.number("quota_wait_seconds", default=None, minimum=1, integer=True),
+        max_quota_wait_hours=float(yt.number("max_quota_wait_hours", default=48.0, minimum=0)),
+    )
+    if youtube.max_quota_wait_hours <= 0:
+        raise ConfigError(
+            f"{path}.youtube.max_quota_wait_hours: must be > 0, got {youtube.max_quota_wait_hours}"
+        )
+    fb = _Fields(f.get("facebook", dict) or {}, f"{path}.facebook")
+    facebook = FacebookSettings(
+        rate_limit_wait_seconds=fb.number("rate_limit_wait_seconds", default=None, minimum=1, integer=True)
     )
     if youtube.chunk_size_kb % 256:
         raise ConfigError(
@@ -183,10 +220,12 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         )
     em = _Fields(f.get("email", dict) or {}, f"{path}.email")
     subject = em.text("subject", required=False) or EmailSettings.subject
-    try:
-        subject.format(title="t")
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(f"{path}.email.subject: only the placeholder {{title}} is allowed") from None
+    update_subject = em.text("update_subject", required=False) or EmailSettings.update_subject
+    for name, template in (("subject", subject), ("update_subject", update_subject)):
+        try:
+            template.format(title="t")
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(f"{path}.email.{name}: only the placeholder {{title}} is allowed") from None
     for name in ("sting", "watermark"):
         value = f.text(name, required=False)
         if value:
@@ -204,14 +243,35 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         speaker_sheet=f.text("speaker_sheet"),
         talk_sheet_tab=f.text("talk_sheet_tab", required=False),
         speaker_sheet_tab=f.text("speaker_sheet_tab", required=False),
-        publisher=publisher,
+        publishers=publishers,
+        on_replace=f.choice("on_replace", ON_REPLACE, default="private"),
         youtube=youtube,
+        facebook=facebook,
         sting=f.text("sting", required=False),
         watermark=f.text("watermark", required=False),
         fade_seconds=float(f.number("fade_seconds", default=3.0, minimum=0)),
         chunk_minutes=float(f.number("chunk_minutes", default=10.0, minimum=0.1)),
-        email=EmailSettings(sender=em.text("from", required=False), subject=subject),
+        email=EmailSettings(
+            sender=em.text("from", required=False), subject=subject, update_subject=update_subject
+        ),
     )
+
+
+def _publishers(value: Any, path: str) -> tuple[str, ...]:
+    """``publisher``: one destination name or a non-empty list of distinct ones (default ``youtube``)."""
+    if value is None:
+        return ("youtube",)
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"{path}: must be a destination name or a non-empty list of them, got {value!r}")
+    options = ", ".join(repr(a) for a in PUBLISHERS)
+    for name in names:
+        if not isinstance(name, str) or name.strip() not in PUBLISHERS:
+            raise ConfigError(f"{path}: must be one of {options}, got {name!r}")
+    cleaned = tuple(name.strip() for name in names)
+    if len(set(cleaned)) != len(cleaned):
+        raise ConfigError(f"{path}: lists a destination twice: {list(cleaned)}")
+    return cleaned
 
 
 def _string_list(values: list, path: str) -> list[str]:

@@ -194,7 +194,10 @@ class GraphClient:
 
 
 def _retry_at(headers: Any, now: datetime, wait_seconds: int | None) -> datetime:
-    """When Facebook says access returns (largest ``estimated_time_to_regain_access``, in minutes)."""
+    """When to try again: the configured wait when set (as ``youtube.next_attempt``), else when Facebook
+    says access returns (largest ``estimated_time_to_regain_access``, in minutes), else one hour."""
+    if wait_seconds:
+        return now + timedelta(seconds=wait_seconds)
     minutes = 0
     for name in USAGE_HEADERS:
         raw = headers.get(name)
@@ -211,11 +214,7 @@ def _retry_at(headers: Any, now: datetime, wait_seconds: int | None) -> datetime
         for entry in entries:
             if isinstance(entry, dict):
                 minutes = max(minutes, int(entry.get("estimated_time_to_regain_access") or 0))
-    if minutes:
-        return now + timedelta(minutes=minutes)
-    if wait_seconds:
-        return now + timedelta(seconds=wait_seconds)
-    return now + DEFAULT_RATE_LIMIT_WAIT
+    return now + (timedelta(minutes=minutes) if minutes else DEFAULT_RATE_LIMIT_WAIT)
 
 
 def upload_video(

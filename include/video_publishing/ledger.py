@@ -50,6 +50,20 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+SECRET_STATE = frozenset({"upload_session", "facebook_session"})  # bearer credentials of open uploads
+
+
+def destination_states(record: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each destination's state in a version record (``destinations.<d>``); a record written before
+    destinations existed has a top-level ``youtube`` (and maybe ``facebook``) field instead."""
+    record = record or {}
+    states = {d: s for d, s in (record.get("destinations") or {}).items() if isinstance(s, dict)}
+    for old in ("youtube", "facebook"):
+        if old not in states and isinstance(record.get(old), dict) and record[old]:
+            states[old] = record[old]
+    return states
+
+
 class Ledger:
     """The records under ``s3://<bucket>/<prefix>``, read and written through ``aws_conn_id``.
 

@@ -2,10 +2,16 @@
 
 One run publishes one object version, every step idempotent through the ledger (see ``ledger``):
 
-``inspect_upload`` → ``render_video`` → ``publish_video`` → ``notify_speakers`` → ``record_link``,
-plus ``record_failure`` when any of them finally failed. Between tasks only a small JSON *job* travels
-(XCom); the video itself travels through S3, so any task may run on any worker. ``publish_video`` runs
-inside ``operators.PublishVideoOperator``, which owns the wait for YouTube's quota.
+``inspect_upload`` → ``render_video`` → ``list_destinations`` → ``publish_video`` (one per destination)
+→ ``notify_speakers`` → ``record_link``, plus ``record_failure`` when any of them finally failed. Between
+tasks only a small JSON *job* travels (XCom); the video itself travels through S3, so any task may run on
+any worker. ``publish_video`` runs inside ``operators.PublishVideoOperator``, which owns the (capped) waits
+for YouTube's quota and Facebook's rate limits.
+
+Per destination the version record holds ``destinations.<d>`` = ``{"video_id", "link", "status",
+"upload_session" | "facebook_session", "playlist_item_id", "waiting_since", "replaced"}``; records written
+before destinations existed have ``youtube`` instead, read (and carried over on the next write) as
+``destinations.youtube``. Emails: ``emails.<address>`` = ``{"name", "state", "smtp", "at", "kind"}``.
 
 The talk sheet's ``STATUS`` follows the ledger and only moves forward (processing → processed →
 published), so re-running an early task of a finished run never makes a published talk look unfinished.
@@ -24,7 +30,7 @@ from include.common import s3
 from include.common.tasks import current_run_id, fail, skip
 from include.video_publishing import talks
 from include.video_publishing.config import Conference, load_config
-from include.video_publishing.ledger import Ledger, now
+from include.video_publishing.ledger import Ledger, destination_states, now
 from include.video_publishing.naming import (
     TalkNameError,
     normalise_etag,
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SMTP_CONN_ID = "smtp_default"
 YOUTUBE_CONN_ID = "youtube_default"
+FACEBOOK_CONN_ID = "facebook_default"
 STATUS_RANK = {"processing": 1, "processed": 2, "published": 3}
 IDENTITY_METADATA = "talkbot-identity"
 
@@ -252,56 +259,121 @@ def join_chunks(job: dict[str, Any], chunks: list[dict] | None) -> dict[str, Any
     return job
 
 
-def publish_video(job: dict[str, Any]) -> dict[str, Any]:
-    """Put the rendered talk where people watch it and return the job with its ``link``.
+def destination_state(record: dict[str, Any] | None, destination: str) -> dict[str, Any]:
+    """``destinations.<destination>`` of a version record (old records' ``youtube`` field included)."""
+    return destination_states(record).get(destination) or {}
+
+
+def update_destination(
+    job: dict[str, Any], destination: str, change: Any = None, **fields: Any
+) -> dict[str, Any]:
+    """Set ``fields`` of ``destinations.<destination>`` in the version record (and apply ``change`` to it);
+    an old record's ``youtube`` field is carried over first. Returns the destination's stored state."""
+
+    def apply(record: dict[str, Any]) -> None:
+        destinations = record.setdefault("destinations", {})
+        if destination not in destinations and destination == "youtube" and record.get("youtube"):
+            destinations["youtube"] = dict(record["youtube"])
+        state = destinations.setdefault(destination, {})
+        state.update(fields)
+        if change:
+            change(record, state)
+
+    return destination_state(_job_ledger(job).update(job["uuid"], job["identity"], apply), destination)
+
+
+def list_destinations(job: dict[str, Any]) -> list[str]:
+    """The conference's destinations, in order (what ``publish_video`` is mapped over)."""
+    return list(load_config().conference(job["conference"]).publishers)
+
+
+def publish_video(job: dict[str, Any], destination: str) -> dict[str, Any]:
+    """Put the rendered talk on one destination; returns ``{"destination", "link", "video_id"}``.
 
     ``library``: the link is the library object's URL. ``youtube``: a resumable upload, then the playlist
-    insert. Never uploads one object version twice: the ledger holds the upload session (stored before any
-    byte is sent) and then the video id; a retry resumes or reuses them (see ``youtube``). Raises
-    ``youtube.QuotaExhausted`` for the operator to defer until the quota window.
+    insert. ``facebook``: the Graph API's resumable upload to the Page. Never uploads one object version
+    twice to a destination: the ledger's ``destinations.<d>`` holds the upload session (stored before any
+    byte is sent, for Facebook again after every chunk with the next offset) and then the video id; a
+    retry resumes or reuses them. Each destination is its own mapped task, so one failing never repeats
+    another. Raises ``youtube.QuotaExhausted`` / ``facebook.RateLimited`` for the operator to defer.
+    After a recut (``job["replaces"]``) the previous video on this destination gets ``on_replace``.
     """
-    from include.video_publishing import youtube
+    conference = load_config().conference(job["conference"])
+    with _noting_errors(job, f"publish {destination}"):
+        if destination == "library":
+            link, video_id = conference.library_url(job["uuid"]), None
+            update_destination(job, "library", link=link)
+        elif destination == "youtube":
+            video_id, link = _publish_youtube(job, conference)
+        elif destination == "facebook":
+            video_id, link = _publish_facebook(job, conference)
+        else:
+            fail(f"conference {conference.slug}: unknown destination {destination!r}")
+        apply_on_replace(job, conference, destination, video_id)
+        update_destination(job, destination, status="published", waiting_since=None)  # waits end here
+    log.info("talk %s on %s: %s", job["uuid"], destination, link)
+    return {"destination": destination, "link": link, "video_id": video_id}
+
+
+def _metadata_texts(job: dict[str, Any]) -> tuple[str, str]:
     from include.video_publishing.text import youtube_description, youtube_title
 
-    conference = load_config().conference(job["conference"])
-    if conference.publisher == "library":
-        return {**job, "link": conference.library_url(job["uuid"])}
-    ledger = _job_ledger(job)
-    with _noting_errors(job, "publish"):
-        state = (ledger.read(job["uuid"], job["identity"]) or {}).get("youtube") or {}
-        settings = conference.youtube
-        client = None
-        video_id = state.get("video_id")
-        if video_id:
-            log.info("talk %s is already YouTube video %s; not uploading again", job["uuid"], video_id)
-        else:
-            client = youtube.build_client(YOUTUBE_CONN_ID)
-            metadata = youtube.VideoMetadata(
-                title=youtube_title(job["title"]),
-                description=youtube_description(job["description"], job["speakers"]),
-                tags=settings.tags,
-                category_id=settings.category_id,
-                privacy_status=settings.privacy_status,
-            )
-            video_id = _upload_once(client, job, metadata, state, settings)
-            _set_youtube(job, video_id=video_id, upload_session=None)
-        if settings.playlist_id and not state.get("playlist_item_id"):
-            client = client or youtube.build_client(YOUTUBE_CONN_ID)
-            item = youtube.add_to_playlist(
-                client, settings.playlist_id, video_id, settings.quota_wait_seconds
-            )
-            _set_youtube(job, playlist_item_id=item, playlist_id=settings.playlist_id)
-            log.info("added %s to playlist %s", video_id, settings.playlist_id)
+    return youtube_title(job["title"]), youtube_description(job["description"], job["speakers"])
+
+
+def _publish_youtube(job: dict[str, Any], conference: Conference) -> tuple[str, str]:
+    from include.video_publishing import youtube
+
+    state = destination_state(_job_ledger(job).read(job["uuid"], job["identity"]), "youtube")
+    settings = conference.youtube
+    client = None
+    video_id = state.get("video_id")
+    if video_id:
+        log.info("talk %s is already YouTube video %s; not uploading again", job["uuid"], video_id)
+    else:
+        client = youtube.build_client(YOUTUBE_CONN_ID)
+        title, description = _metadata_texts(job)
+        metadata = youtube.VideoMetadata(
+            title=title,
+            description=description,
+            tags=settings.tags,
+            category_id=settings.category_id,
+            privacy_status=settings.privacy_status,
+        )
+        video_id = _upload_once(client, job, metadata, state, settings)
+        update_destination(job, "youtube", video_id=video_id, upload_session=None)
+    if settings.playlist_id and not state.get("playlist_item_id"):
+        client = client or youtube.build_client(YOUTUBE_CONN_ID)
+        item = youtube.add_to_playlist(client, settings.playlist_id, video_id, settings.quota_wait_seconds)
+        update_destination(job, "youtube", playlist_item_id=item, playlist_id=settings.playlist_id)
+        log.info("added %s to playlist %s", video_id, settings.playlist_id)
     link = youtube.watch_url(video_id)
-    _ledger_update(job, link=link)
-    return {**job, "link": link, "youtube_id": video_id}
+    update_destination(job, "youtube", link=link)
+    return video_id, link
 
 
-def _set_youtube(job: dict[str, Any], **fields: Any) -> None:
-    def change(record: dict[str, Any]) -> None:
-        record.setdefault("youtube", {}).update(fields)
+@contextmanager
+def _library_copy(
+    job: dict[str, Any], state: dict[str, Any], session_field: str
+) -> Iterator[tuple[Path, Any, str]]:
+    """Download the library copy to scratch; yields (path, the stored session or None, the copy's ETag).
 
-    _job_ledger(job).update(job["uuid"], job["identity"], change)
+    The session in ``state[session_field]`` is kept only when it was opened for these same bytes: after a
+    re-render, resuming would splice two files, and an unfinished session can never become a video, so a
+    new one is safe. Never log a session: a YouTube session URI is a bearer credential for the upload.
+    """
+    client_s3 = s3.client()
+    source_etag = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])["ETag"]
+    session = state.get(session_field)
+    if session and state.get("upload_source_etag") != source_etag:
+        log.warning("library copy changed since the %s upload started; starting a new one", session_field)
+        session = None
+    with _scratch(job["uuid"]) as scratch:
+        path = s3.download(
+            client_s3, job["library_bucket"], job["library_key"], scratch / f"{job['uuid']}.mp4",
+            IfMatch=source_etag,
+        )  # fmt: skip
+        yield path, session, source_etag
 
 
 def _upload_once(
@@ -310,28 +382,16 @@ def _upload_once(
     """Upload the library copy, resuming the session in ``state`` when it was opened for these same bytes."""
     from include.video_publishing import youtube
 
-    client_s3 = s3.client()
-    source_etag = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])["ETag"]
-    session = state.get("upload_session")
-    if session and state.get("upload_source_etag") != source_etag:
-        # the library copy was re-rendered since: resuming would splice two files; the old, unfinished
-        # session can never become a video, so a new one is safe
-        # never log the session URI: it is a bearer credential for the upload
-        log.warning("library copy changed since the upload session was opened; starting a new one")
-        session = None
-
     def remember(uri: str) -> None:
-        _set_youtube(job, upload_session=uri, upload_source_etag=source_etag, upload_started_at=now())
+        update_destination(
+            job, "youtube", upload_session=uri, upload_source_etag=source_etag, upload_started_at=now()
+        )
 
     def progress(done: int, total: int) -> None:
         percent = 100 * done / max(total, 1)
         log.info("YouTube upload of %s: %.1f/%.1f MB (%.0f%%)", job["uuid"], done / 1e6, total / 1e6, percent)
 
-    with _scratch(job["uuid"]) as scratch:
-        path = s3.download(
-            client_s3, job["library_bucket"], job["library_key"], scratch / f"{job['uuid']}.mp4",
-            IfMatch=source_etag,
-        )  # fmt: skip
+    with _library_copy(job, state, "upload_session") as (path, session, source_etag):
         kwargs = {
             "chunk_size": settings.chunk_size_kb * 1024,
             "on_session": remember,
@@ -345,21 +405,122 @@ def _upload_once(
             return youtube.upload_video(client, path, metadata, session_uri=None, **kwargs)
 
 
-def notify_speakers(job: dict[str, Any]) -> dict[str, Any]:
-    """Email each speaker the link: one email per address per object version.
+def _facebook_client(conference: Conference) -> Any:
+    from include.video_publishing import facebook
 
-    Idempotent: each address is marked ``sending`` in the ledger before the SMTP call and ``sent`` after.
-    A retry skips ``sent`` addresses; a failed send is unmarked (so the retry sends it); an address left
-    ``sending`` by a crashed worker is marked ``unconfirmed`` and not resent (never twice beats maybe
-    twice). Speakers without an address are recorded in ``missing_emails``; the others still get theirs.
+    return facebook.GraphClient.from_connection(
+        FACEBOOK_CONN_ID, rate_limit_wait_seconds=conference.facebook.rate_limit_wait_seconds
+    )
+
+
+def _publish_facebook(job: dict[str, Any], conference: Conference) -> tuple[str, str]:
+    """Resumable upload to the Page; the session (and the next offset) is in the ledger after every chunk."""
+    from include.video_publishing import facebook
+
+    state = destination_state(_job_ledger(job).read(job["uuid"], job["identity"]), "facebook")
+    client = _facebook_client(conference)
+    video_id = state.get("video_id")
+    if video_id:
+        log.info("talk %s is already Facebook video %s; not uploading again", job["uuid"], video_id)
+    else:
+        title, description = _metadata_texts(job)
+        metadata = facebook.VideoMetadata(title=title, description=description)
+        video_id = _facebook_upload_once(client, job, metadata, state)
+        update_destination(job, "facebook", video_id=video_id, facebook_session=None)
+    link = state.get("link") or facebook.video_url(client, video_id)  # a stored link belongs to video_id
+    update_destination(job, "facebook", link=link)
+    return video_id, link
+
+
+def _facebook_upload_once(client: Any, job: dict[str, Any], metadata: Any, state: dict[str, Any]) -> str:
+    from include.video_publishing import facebook
+
+    def remember(current: dict[str, Any]) -> None:
+        fields = {"facebook_session": current, "upload_source_etag": source_etag}
+        if not state.get("upload_started_at"):
+            fields["upload_started_at"] = now()
+        update_destination(job, "facebook", **fields)
+
+    def progress(done: int, total: int) -> None:
+        log.info("Facebook upload of %s: %.1f/%.1f MB", job["uuid"], done / 1e6, total / 1e6)
+
+    with _library_copy(job, state, "facebook_session") as (path, session, source_etag):
+        try:
+            return facebook.upload_video(
+                client, path, metadata, session=session, on_session=remember, progress=progress
+            )
+        except facebook.SessionGone as gone:
+            log.warning("%s; starting a new Facebook upload", gone)
+            return facebook.upload_video(
+                client, path, metadata, session=None, on_session=remember, progress=progress
+            )
+
+
+def apply_on_replace(
+    job: dict[str, Any], conference: Conference, destination: str, video_id: str | None
+) -> dict[str, Any] | None:
+    """After a recut is up on ``destination``: the previous video there gets ``conference.on_replace``.
+
+    YouTube ``private`` → set private, ``delete`` → deleted; Facebook ``private`` → hidden from the Page,
+    ``delete`` → deleted; ``keep`` → nothing. Recorded in ``destinations.<d>.replaced``; a retry that
+    finds it recorded does nothing again. Returns what was recorded (None when nothing was replaced).
     """
-    from email.errors import HeaderParseError
+    old = ((job.get("replaces") or {}).get("videos") or {}).get(destination)
+    if not old or old == video_id or destination == "library":
+        return None
+    state = destination_state(_job_ledger(job).read(job["uuid"], job["identity"]), destination)
+    done = state.get("replaced") or {}
+    if done.get("video_id") == old:
+        log.info("previous %s video %s was already handled (%s)", destination, old, done.get("action"))
+        return done
+    action = conference.on_replace
+    if action != "keep":
+        if destination == "youtube":
+            from include.video_publishing import youtube
 
-    from include.video_publishing.mail import smtp_sender
-    from include.video_publishing.text import email_subject, speaker_email
+            client = youtube.build_client(YOUTUBE_CONN_ID)
+            wait = conference.youtube.quota_wait_seconds
+            try:
+                if action == "delete":
+                    youtube.delete_video(client, old, wait)
+                else:
+                    youtube.set_privacy(client, old, "private", wait)
+            except LookupError:
+                log.warning("previous YouTube video %s is gone already", old)
+        elif destination == "facebook":
+            from include.video_publishing import facebook
 
+            client = _facebook_client(conference)
+            if action == "delete":
+                facebook.delete_video(client, old)
+            else:
+                facebook.hide_video(client, old)
+    replaced = {"video_id": old, "action": action, "at": now()}
+    update_destination(job, destination, replaced=replaced)
+    log.info("previous %s video %s: on_replace %s", destination, old, action)
+    return replaced
+
+
+def notify_speakers(job: dict[str, Any], results: Any = None) -> dict[str, Any]:
+    """Email each speaker every destination's link: one email per address per object version.
+
+    ``results`` are the mapped ``publish_video`` answers; the returned job carries ``links`` (destination →
+    link, in the conference's order), ``videos`` and ``link`` (the first one). When ``job["replaces"]`` is
+    set (a recut of a published talk) the email is the "updated recording" one (``email.update_subject``).
+
+    Per recipient: each address is marked ``sending`` in the ledger before the SMTP call and ``sent`` after.
+    An address the server refuses (or any SMTP error answer for it) is recorded ``failed`` with the answer
+    (``"550 …"``), the others still get theirs, and one alert names the failed addresses; the task succeeds
+    so the link is still recorded. A retry sends only to addresses not yet ``sent`` (failed ones are tried
+    again); an address left ``sending`` by a crashed worker is marked ``unconfirmed`` and not resent (never
+    twice beats maybe twice). No connection to the server at all fails the task (retried as a whole).
+    Speakers without an address are recorded in ``missing_emails``.
+    """
     conference = load_config().conference(job["conference"])
+    job = with_links(job, conference, results)
+    kind = "updated" if job.get("replaces") else "published"
     ledger = _job_ledger(job)
+    failures: list[tuple[str, str, str]] = []
     with _noting_errors(job, "notify"):
         addresses = talks.speaker_addresses(conference, job["speakers"])
         missing = sorted(name for name, address in addresses.items() if not address)
@@ -378,58 +539,132 @@ def notify_speakers(job: dict[str, Any]) -> dict[str, Any]:
                 log.info("%s <%s> was already emailed; not again", name, address)
             elif state in ("sending", "unconfirmed"):
                 log.warning("%s <%s>: an earlier try crashed while sending; not resending", name, address)
-                _set_email(ledger, job, address, name, "unconfirmed")
+                _set_email(ledger, job, address, name, "unconfirmed", kind=kind)
             else:
                 pending.setdefault(address.lower(), (name, address))
         if pending:
-            subject = email_subject(conference.email.subject, job["title"])
-            with smtp_sender(SMTP_CONN_ID) as (send, default_from):
-                sender = conference.email.sender or default_from
-                if not sender:
-                    raise ValueError(
-                        f"conference {conference.slug}: set email.from or smtp_default's from_email"
-                    )
-                for done, (name, address) in enumerate(pending.values(), start=1):
-                    try:
-                        message = speaker_email(
-                            to_name=name, to_address=address, sender=sender, subject=subject,
-                            title=job["title"], link=job["link"], speakers=job["speakers"],
-                        )  # fmt: skip
-                    except (ValueError, HeaderParseError, IndexError) as err:
-                        log.warning("speaker %r: unusable address %r (%s); not emailed", name, address, err)
-                        _ledger_update(job, missing_emails=sorted({*missing, name}))
-                        continue
-                    _set_email(ledger, job, address, name, "sending")
-                    try:
-                        send(message)
-                    except Exception:
-                        _set_email(ledger, job, address, name, None)
-                        raise
-                    _set_email(ledger, job, address, name, "sent")
-                    log.info("emailed %s <%s> (%d/%d)", name, address, done, len(pending))
+            failures = _send_emails(
+                job, conference=conference, ledger=ledger, pending=pending, missing=missing, kind=kind
+            )
+    if failures:
+        _alert_failed_emails(job, failures)
     return job
 
 
-def _set_email(ledger: Ledger, job: dict[str, Any], address: str, name: str, state: str | None) -> None:
+def _send_emails(
+    job: dict[str, Any],
+    *,
+    conference: Conference,
+    ledger: Ledger,
+    pending: dict[str, tuple[str, str]],
+    missing: list[str],
+    kind: str,
+) -> list[tuple[str, str, str]]:
+    """Send to each pending address on one SMTP connection; returns (name, address, answer) of the refused."""
+    from email.errors import HeaderParseError
+
+    from include.video_publishing.mail import smtp_sender
+    from include.video_publishing.text import email_subject, speaker_email
+
+    failures: list[tuple[str, str, str]] = []
+    template = conference.email.update_subject if kind == "updated" else conference.email.subject
+    subject = email_subject(template, job["title"])
+    with smtp_sender(SMTP_CONN_ID) as (send, default_from):
+        sender = conference.email.sender or default_from
+        if not sender:
+            raise ValueError(f"conference {conference.slug}: set email.from or smtp_default's from_email")
+        for done, (name, address) in enumerate(pending.values(), start=1):
+            try:
+                message = speaker_email(
+                    to_name=name, to_address=address, sender=sender, subject=subject,
+                    title=job["title"], links=job["links"], speakers=job["speakers"],
+                    updated=kind == "updated",
+                )  # fmt: skip
+            except (ValueError, HeaderParseError, IndexError) as err:
+                log.warning("speaker %r: unusable address %r (%s); not emailed", name, address, err)
+                _ledger_update(job, missing_emails=sorted({*missing, name}))
+                continue
+            _set_email(ledger, job, address, name, "sending", kind=kind)
+            try:
+                send(message)
+            except Exception as err:
+                answer = smtp_answer(err, address)
+                if answer is None:  # no answer about this address: the connection itself broke
+                    _set_email(ledger, job, address, name, None)
+                    raise
+                _set_email(ledger, job, address, name, "failed", kind=kind, smtp=answer)
+                log.error("%s <%s> was not emailed: the server answered %s", name, address, answer)
+                failures.append((name, address, answer))
+                continue
+            _set_email(ledger, job, address, name, "sent", kind=kind)
+            log.info("emailed %s <%s> (%d/%d)", name, address, done, len(pending))
+    return failures
+
+
+def with_links(job: dict[str, Any], conference: Conference, results: Any) -> dict[str, Any]:
+    """The job with ``links``/``videos`` of every destination (conference order) and ``link`` = the first."""
+    found = {r["destination"]: r for r in (results or []) if r}
+    order = [d for d in conference.publishers if d in found] + [
+        d for d in found if d not in conference.publishers
+    ]
+    if not found and job.get("link"):  # a job from before destinations were mapped
+        return {**job, "links": job.get("links") or {conference.publisher: job["link"]}}
+    links = {d: found[d]["link"] for d in order}
+    videos = {d: found[d]["video_id"] for d in order if found[d].get("video_id")}
+    return {**job, "links": links, "videos": videos, "link": next(iter(links.values()), None)}
+
+
+def smtp_answer(err: BaseException, address: str) -> str | None:
+    """``"<code> <text>"`` of an SMTP error answer about one message, or None for a broken connection."""
+    import smtplib
+
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        refused = err.recipients or {}
+        code, text = refused.get(address) or next(iter(refused.values()), (0, b""))
+    elif isinstance(err, smtplib.SMTPResponseException) and not isinstance(
+        err, smtplib.SMTPServerDisconnected
+    ):
+        code, text = err.smtp_code, err.smtp_error
+    else:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return f"{code} {' '.join(str(text).split())}"
+
+
+def _alert_failed_emails(job: dict[str, Any], failures: list[tuple[str, str, str]]) -> None:
+    from include.common.alerts import send_alert
+
+    listed = "; ".join(f"{name} <{address}>: {answer}" for name, address, answer in failures)
+    body = f"talk {job['uuid']} ({job['title']!r}) is published but these speakers were not emailed: {listed}"
+    send_alert(f"Talkbot: email not delivered ({', '.join(a for _, a, _ in failures)})", body)
+
+
+def _set_email(
+    ledger: Ledger, job: dict[str, Any], address: str, name: str, state: str | None, **more: Any
+) -> None:
     def change(record: dict[str, Any]) -> None:
         emails = record.setdefault("emails", {})
         if state is None:
             emails.pop(address.lower(), None)
         else:
-            emails[address.lower()] = {"name": name, "state": state, "at": now()}
+            emails[address.lower()] = {"name": name, "state": state, "at": now(), **more}
 
     ledger.update(job["uuid"], job["identity"], change)
 
 
 def record_link(job: dict[str, Any]) -> None:
-    """Write LINK and STATUS=published to the talk sheet and complete the ledger record.
+    """Write LINK (first destination), ``<DESTINATION>_LINK`` where those columns exist, STATUS=published.
 
     Idempotent: writes the same values again on a retry.
     """
     conference = load_config().conference(job["conference"])
+    links = job.get("links") or {conference.publisher: job["link"]}
+    link = job.get("link") or next(iter(links.values()))
     with _noting_errors(job, "record"):
-        _advance(job, conference, "published", link=job["link"])
-    log.info("talk %s published: %s", job["uuid"], job["link"])
+        _advance(job, conference, "published", link=link)
+        talks.write_links(conference, job["uuid"], links)
+    log.info("talk %s published: %s", job["uuid"], ", ".join(f"{d} {u}" for d, u in links.items()))
 
 
 def record_failure(job: dict[str, Any] | None) -> None:

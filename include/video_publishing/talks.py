@@ -2,7 +2,9 @@
 
 Talk sheet columns (header row, case-insensitive, extra columns left alone): ``UUID``, ``TITLE``,
 ``DESCRIPTION``, ``SPEAKERS`` (names separated by ``,`` or ``;``), ``EXCLUDE`` (1/yes/true; blank = 0),
-``STATUS`` and ``LINK`` (written by the pipeline). Speaker sheet: ``NAME``, ``EMAIL``.
+``STATUS`` and ``LINK`` (written by the pipeline; LINK is the first destination's link), and optionally
+``YOUTUBE_LINK`` / ``FACEBOOK_LINK`` / ``LIBRARY_LINK`` (each destination's link, written only when the
+column exists). Speaker sheet: ``NAME``, ``EMAIL``.
 
 Rows are found by ``UUID`` every time they are written, never by a remembered row number, because people
 sort and insert rows while videos are processing. Writes go through ``include.common.sheets.update_cells``
@@ -107,6 +109,33 @@ def write_status(conference: Conference, uuid: str, status: str, link: str | Non
         updates.append((numbers[0], "LINK", link))
     update_cells(location, updates)
     log.info("talk %s: STATUS=%s%s in %s", uuid, status, f", LINK={link}" if link else "", location)
+
+
+def link_column(destination: str) -> str:
+    """The talk sheet column of one destination's link: ``YOUTUBE_LINK``, ``FACEBOOK_LINK``…"""
+    return f"{destination.upper()}_LINK"
+
+
+def write_links(conference: Conference, uuid: str, links: dict[str, str]) -> list[str]:
+    """Write each destination's link into its ``<DESTINATION>_LINK`` column, only where the column exists.
+
+    Returns the columns written (none when the sheet has no such column: nothing is read-modified then).
+    """
+    location = talk_location(conference)
+    rows = read_rows(location)
+    columns = _require(rows, ("UUID",), location)
+    wanted = [(link_column(d), link) for d, link in links.items() if link_column(d) in columns]
+    if not wanted:
+        return []
+    numbers = [
+        n for n, row in enumerate(rows[1:], start=2) if row[columns["UUID"]].strip().lower() == uuid.lower()
+    ]
+    if len(numbers) != 1:
+        log.warning("talk %s: %d rows in %s, links not written", uuid, len(numbers), location)
+        return []
+    update_cells(location, [(numbers[0], column, link) for column, link in wanted])
+    log.info("talk %s: %s in %s", uuid, ", ".join(f"{c}={v}" for c, v in wanted), location)
+    return [column for column, _ in wanted]
 
 
 def _require(rows: list[list[str]], names: tuple[str, ...], location: SheetLocation) -> dict[str, int]:

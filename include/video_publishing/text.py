@@ -1,4 +1,5 @@
-"""Words people read: the YouTube title and description, and the speaker email.
+"""Words people read: the YouTube/Facebook title and description, and the speaker emails ("online" and,
+for a recut replacing a published talk, "updated recording"), each listing every destination's link.
 
 Titles, names and descriptions come from a sheet people edit, so everything is escaped for HTML in the
 email, and ``<``/``>`` (which YouTube rejects in titles and descriptions) are replaced.
@@ -58,32 +59,57 @@ def email_subject(template: str, title: str) -> str:
     return template.format(title=" ".join(title.split()))
 
 
+DESTINATION_NAMES = {"youtube": "YouTube", "facebook": "Facebook", "library": "Download"}
+
+
 def speaker_email(
-    *, to_name: str, to_address: str, sender: str, subject: str, title: str, link: str, speakers: list[str]
+    *,
+    to_name: str,
+    to_address: str,
+    sender: str,
+    subject: str,
+    title: str,
+    speakers: list[str],
+    links: dict[str, str],
+    updated: bool = False,
 ) -> EmailMessage:
-    """The email telling one speaker their talk is online: plain text with an HTML alternative."""
+    """The email telling one speaker their talk is online: plain text with an HTML alternative.
+
+    ``links`` (destination → link, in order) lists every place the talk is; one link alone is shown bare.
+    ``updated``: the "updated recording" email of a recut that replaces an already published talk.
+    """
     co_speakers = [s for s in speakers if s != to_name]
     with_line = f"You gave it with {join_names(co_speakers)}." if co_speakers else ""
+    if updated:
+        intro = f'An updated recording of your talk "{title}" is now online. It replaces the earlier one:'
+        intro_html = "An updated recording of your talk <strong>&ldquo;{}&rdquo;</strong> is now online. It replaces the earlier one:"
+        these = "these links" if len(links) > 1 else "this link"
+        closing = f"Please share {these} from now on. Thank you for speaking!"
+    else:
+        intro = f'Your talk "{title}" is now online:'
+        intro_html = "Your talk <strong>&ldquo;{}&rdquo;</strong> is now online:"
+        closing = "Thank you for speaking!"
+
+    def label(destination: str) -> str:
+        return DESTINATION_NAMES.get(destination, destination.capitalize()) if len(links) > 1 else ""
+
+    lines = [f"{label(d)}: {url}" if label(d) else url for d, url in links.items()]
     text = "\n".join(
-        [
-            f"Hello {to_name},",
-            "",
-            f'Your talk "{title}" is now online:',
-            link,
-            with_line,
-            "",
-            "Thank you for speaking!",
-        ]
+        [f"Hello {to_name},", "", intro, *lines, *(["", with_line] if with_line else []), "", closing]
     )
     e = html.escape
     with_html = f"<p>You gave it with {e(join_names(co_speakers))}.</p>" if co_speakers else ""
+    links_html = "<br>".join(
+        (f"{e(label(d))}: " if label(d) else "") + f'<a href="{e(url, quote=True)}">{e(url)}</a>'
+        for d, url in links.items()
+    )
     body_html = (
         "<!DOCTYPE html><html><body>"
         f"<p>Hello {e(to_name)},</p>"
-        f"<p>Your talk <strong>&ldquo;{e(title)}&rdquo;</strong> is now online:<br>"
-        f'<a href="{e(link, quote=True)}">{e(link)}</a></p>'
+        f"<p>{intro_html.format(e(title))}<br>"
+        f"{links_html}</p>"
         f"{with_html}"
-        "<p>Thank you for speaking!</p>"
+        f"<p>{e(closing)}</p>"
         "</body></html>"
     )
     message = EmailMessage()

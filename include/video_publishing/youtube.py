@@ -186,6 +186,67 @@ def add_to_playlist(
         raise
 
 
+def update_video(
+    client: Any,
+    video_id: str,
+    *,
+    snippet: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
+    quota_wait_seconds: int | None = None,
+) -> dict[str, Any]:
+    """``videos.update`` of the parts given; returns the video as YouTube now has it.
+
+    An update replaces every mutable field of each part it sends: send the whole snippet (title,
+    description, tags, categoryId) and the whole status (privacyStatus, selfDeclaredMadeForKids), never a
+    single field. Raises ``QuotaExhausted`` on quota errors and ``LookupError`` when the video is gone.
+    """
+    from googleapiclient.errors import HttpError
+
+    body: dict[str, Any] = {"id": video_id}
+    parts = []
+    if snippet is not None:
+        body["snippet"], parts = snippet, [*parts, "snippet"]
+    if status is not None:
+        body["status"], parts = status, [*parts, "status"]
+    if not parts:
+        raise ValueError("update_video needs a snippet or a status")
+    try:
+        return client.videos().update(part=",".join(parts), body=body).execute(num_retries=3)
+    except HttpError as err:
+        if err.resp.status == 404:
+            raise LookupError(f"YouTube video {video_id} not found") from err
+        quota = _quota_error(err, quota_wait_seconds)
+        if quota:
+            raise quota from err
+        raise
+
+
+def set_privacy(client: Any, video_id: str, privacy: str, quota_wait_seconds: int | None = None) -> None:
+    """Set the video's privacy (``private``/``unlisted``/``public``), keeping the rest of its status."""
+    update_video(
+        client,
+        video_id,
+        status={"privacyStatus": privacy, "selfDeclaredMadeForKids": False},
+        quota_wait_seconds=quota_wait_seconds,
+    )
+
+
+def delete_video(client: Any, video_id: str, quota_wait_seconds: int | None = None) -> bool:
+    """Delete the video; False when it was already gone (so a retry is a no-op)."""
+    from googleapiclient.errors import HttpError
+
+    try:
+        client.videos().delete(id=video_id).execute(num_retries=3)
+    except HttpError as err:
+        if err.resp.status == 404:
+            return False
+        quota = _quota_error(err, quota_wait_seconds)
+        if quota:
+            raise quota from err
+        raise
+    return True
+
+
 def error_reason(err: Any) -> str:
     """The machine-readable reason of a Google API error (``quotaExceeded``…), or ''."""
     try:

@@ -125,13 +125,41 @@ def _record(
     for step in steps:
 
         def change(record: dict[str, Any], step: str = step) -> None:
-            if step == "youtube":
-                record["youtube"] = {"video_id": f"vid{uuid[:6]}", "playlist_id": "PLtalkbotdemo", "playlist_item_id": "pli1", "upload_session": "https://upload.example/secret"}  # fmt: skip
+            if step == "youtube":  # a recut on two destinations, as publish_video records it
+                record["destinations"] = {
+                    "youtube": {
+                        "video_id": f"vid{uuid[:6]}",
+                        "link": f"https://www.youtube.com/watch?v=vid{uuid[:6]}",
+                        "status": "published",
+                        "playlist_id": "PLtalkbotdemo",
+                        "playlist_item_id": "pli1",
+                        "upload_session": "https://upload.example/secret",
+                        "replaced": {"video_id": "oldvid", "action": "private", "at": now()},
+                    },
+                    "facebook": {
+                        "video_id": "9001",
+                        "link": "https://www.facebook.com/page/videos/9001/",
+                        "status": "published",
+                        "facebook_session": {"upload_session_id": "secret-fb"},
+                        "replaced": {"video_id": "8001", "action": "private", "at": now()},
+                    },
+                }
                 record["link"] = f"https://www.youtube.com/watch?v=vid{uuid[:6]}"
             elif step == "emails":
                 record["emails"] = {
-                    "ada@example.org": {"name": "Ada Lovelace", "state": "sent", "at": now()},
-                    "alan@example.org": {"name": "Alan Turing", "state": "sent", "at": now()},
+                    "ada@example.org": {
+                        "name": "Ada Lovelace",
+                        "state": "sent",
+                        "at": now(),
+                        "kind": "updated",
+                    },
+                    "alan@example.org": {
+                        "name": "Alan Turing",
+                        "state": "failed",
+                        "smtp": "550 5.1.1 mailbox unavailable",
+                        "at": now(),
+                        "kind": "updated",
+                    },
                 }
             elif step == "error":
                 record["last_error"] = "render: ffmpeg exited with 1: moov atom not found"

@@ -130,8 +130,13 @@ def test_talk_page_plays_the_library_video(page, api_server, screenshots):
     assert duration == pytest.approx(6.0, abs=0.2)
     text = page.inner_text("main")
     assert "ada@example.org" in text
-    assert "sent" in text
-    assert "secret" not in page.content()  # the YouTube upload session never reaches the page
+    assert "sent (updated recording)" in text
+    assert "failed: 550 5.1.1 mailbox unavailable" in text  # a refused address, with the server's answer
+    facebook = page.locator("table.kv tr", has_text="https://www.facebook.com/page/videos/9001/")
+    assert "replaced video 8001 (private)" in facebook.inner_text()
+    youtube = page.locator("table.kv tr", has_text="watch?v=")
+    assert "replaced video oldvid (private)" in youtube.inner_text()
+    assert "secret" not in page.content()  # neither upload session reaches the page
     page.screenshot(path=str(screenshots / "talk.png"), full_page=True)
     assert page.errors == []
 

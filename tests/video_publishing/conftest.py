@@ -192,3 +192,16 @@ def clear_and_retry(dagbag):
             return dag.test(run_conf=conf, logical_date=dag_run.logical_date, run_after=dag_run.run_after)
 
     return _retry
+
+
+SMALL_CHUNK = 64 * 1024  # Facebook stand-in chunk size for tests: a short video takes several chunks
+
+
+@pytest.fixture
+def small_facebook_chunks(stack):
+    store = stack.facebook.store
+    saved = store.chunk_size
+    store.chunk_size = SMALL_CHUNK
+    yield store
+    store.chunk_size = saved
+    store._failures.clear()

@@ -59,6 +59,58 @@ def test_valid_config_and_conference_matching():
     assert config.conference("ws26-keynotes").publisher == "library"
 
 
+def test_destinations_quota_cap_and_update_subject():
+    config = parse_config(json.dumps(VALID))
+    ws26, keynotes = config.conference("ws26"), config.conference("ws26-keynotes")
+    # one name stays valid; the defaults
+    assert (ws26.publishers, ws26.publisher) == (("youtube",), "youtube")
+    assert keynotes.publishers == ("library",)
+    assert ws26.youtube.max_quota_wait_hours == 48.0
+    assert ws26.email.update_subject == 'Updated recording of your talk "{title}"'
+    assert ws26.facebook.rate_limit_wait_seconds is None
+    # a list, in order; fractions of hours; a subject of its own for recuts
+    changed = _with("conferences.ws26.publisher", ["facebook", "youtube", "library"])
+    changed["conferences"]["ws26"]["youtube"]["max_quota_wait_hours"] = 0.25
+    changed["conferences"]["ws26"]["email"]["update_subject"] = "New cut: {title}"
+    changed["conferences"]["ws26"]["facebook"] = {"rate_limit_wait_seconds": 30}
+    ws26 = parse_config(changed).conference("ws26")
+    assert (ws26.publishers, ws26.publisher) == (("facebook", "youtube", "library"), "facebook")
+    assert ws26.youtube.max_quota_wait_hours == 0.25
+    assert ws26.email.update_subject == "New cut: {title}"
+    assert ws26.facebook.rate_limit_wait_seconds == 30
+    del changed["conferences"]["ws26"]["publisher"]
+    assert parse_config(changed).conference("ws26").publishers == ("youtube",)
+
+
+def test_email_lists_every_link_and_recut_wording():
+    links = {
+        "youtube": "https://www.youtube.com/watch?v=abc",
+        "facebook": "https://www.facebook.com/1/videos/2/",
+    }
+    message = speaker_email(
+        to_name="Ada", to_address="ada@example.org", sender="talks@example.org", subject="s",
+        title="Engines", links=links, speakers=["Ada"],
+    )  # fmt: skip
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert 'Your talk "Engines" is now online' in plain
+    assert "YouTube: https://www.youtube.com/watch?v=abc" in plain
+    assert "Facebook: https://www.facebook.com/1/videos/2/" in plain
+    assert 'href="https://www.facebook.com/1/videos/2/"' in html
+    assert "updated" not in plain.lower()
+
+    updated = speaker_email(
+        to_name="Ada", to_address="ada@example.org", sender="talks@example.org", subject="s",
+        title="Engines", links={"youtube": links["youtube"]}, speakers=["Ada"], updated=True,
+    )  # fmt: skip
+    plain = updated.get_body(("plain",)).get_content()
+    assert 'An updated recording of your talk "Engines" is now online' in plain
+    assert "replaces the earlier one" in plain
+    assert "no longer" not in plain  # on_replace may be "keep": the email must not claim the old one is gone
+    assert "Please share this link from now on" in plain
+    assert "\nhttps://www.youtube.com/watch?v=abc\n" in plain  # one link: shown bare
+
+
 def _with(path: str, value):
     broken = copy.deepcopy(VALID)
     node = broken
@@ -81,9 +133,24 @@ def _with(path: str, value):
         ("conferences.ws26.raw_bucket", 7, "conferences.ws26.raw_bucket: must be str, got int"),
         (
             "conferences.ws26.publisher",
-            "facebook",
-            "conferences.ws26.publisher: must be one of 'youtube', 'library'",
+            "vimeo",
+            "conferences.ws26.publisher: must be one of 'youtube', 'facebook', 'library', got 'vimeo'",
         ),
+        (
+            "conferences.ws26.publisher",
+            ["youtube", "tiktok"],
+            "conferences.ws26.publisher: must be one of 'youtube', 'facebook', 'library', got 'tiktok'",
+        ),
+        ("conferences.ws26.publisher", [], "conferences.ws26.publisher: must be a destination name or"),
+        ("conferences.ws26.publisher", ["youtube", "youtube"], "publisher: lists a destination twice"),
+        (
+            "conferences.ws26.on_replace",
+            "hide",
+            "conferences.ws26.on_replace: must be one of 'private', 'keep', 'delete'",
+        ),
+        ("conferences.ws26.youtube.max_quota_wait_hours", 0, "youtube.max_quota_wait_hours: must be > 0"),
+        ("conferences.ws26.youtube.max_quota_wait_hours", "2", "max_quota_wait_hours: must be int or float"),
+        ("conferences.ws26.email.update_subject", "{name}", "email.update_subject: only the placeholder"),
         ("conferences.ws26.youtube.privacy_status", "secret", "conferences.ws26.youtube.privacy_status"),
         ("conferences.ws26.fade_seconds", -1, "conferences.ws26.fade_seconds: must be >= 0"),
         ("conferences.ws26.fade_seconds", "3", "conferences.ws26.fade_seconds: must be int or float"),
@@ -154,7 +221,7 @@ def test_speaker_email_has_text_and_escaped_html_alternative():
         sender="talks@example.org",
         subject='Your talk "<Rust> & You" is online',
         title="<Rust> & You",
-        link="https://www.youtube.com/watch?v=abc&t=1",
+        links={"youtube": "https://www.youtube.com/watch?v=abc&t=1"},
         speakers=["Zoë <O'Brien>", "Sam"],
     )
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)

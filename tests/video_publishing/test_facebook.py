@@ -170,12 +170,13 @@ def test_rate_limits_raise_with_the_time_facebook_names_and_resume_after(fb, cli
     assert sum(1 for v in fb.store.published() if v["title"] == meta.title) == 1
 
 
-def test_rate_limit_without_usage_header_uses_the_configured_wait():
+def test_rate_limit_wait_is_the_configured_one_else_facebooks_estimate():
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     assert facebook._retry_at({}, now, 900) == now + timedelta(seconds=900)
     assert facebook._retry_at({}, now, None) == now + timedelta(hours=1)
     usage = {"X-App-Usage": json.dumps({"call_count": 100, "estimated_time_to_regain_access": 12})}
-    assert facebook._retry_at(usage, now, 900) == now + timedelta(minutes=12)
+    assert facebook._retry_at(usage, now, None) == now + timedelta(minutes=12)
+    assert facebook._retry_at(usage, now, 900) == now + timedelta(seconds=900)
 
 
 def test_hide_then_delete_an_old_video(fb, client, video_file):

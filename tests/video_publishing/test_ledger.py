@@ -84,3 +84,31 @@ def test_talk_record_keeps_its_own_fields(s3, unique_name):
     ledger.update_talk("talk-5", lambda r: r.setdefault("videos", []).append({"video_id": "a"}))
     ledger.update_talk("talk-5", lambda r: r.setdefault("videos", []).append({"video_id": "b"}))
     assert [v["video_id"] for v in ledger.read_talk("talk-5")["videos"]] == ["a", "b"]
+
+
+def test_destination_states_read_both_record_shapes():
+    from include.ui_views.talks import destination_details, destination_links
+    from include.video_publishing.ledger import destination_states
+
+    old = {"youtube": {"video_id": "abc", "upload_session": "https://u/secret"}}
+    new = {
+        "destinations": {
+            "youtube": {
+                "video_id": "new",
+                "link": "https://www.youtube.com/watch?v=new",
+                "status": "published",
+            },
+            "facebook": {"video_id": "9", "link": "https://fb/9", "facebook_session": {"id": "s"}},
+        },
+        "youtube": {"video_id": "stale"},  # carried over on the first write; destinations wins
+    }
+    assert destination_states(old) == {"youtube": old["youtube"]}
+    assert destination_states(new)["youtube"]["video_id"] == "new"
+    assert destination_links(old) == [("youtube", "uploaded", "https://www.youtube.com/watch?v=abc")]
+    assert destination_links(new) == [
+        ("facebook", "uploaded", "https://fb/9"),
+        ("youtube", "published", "https://www.youtube.com/watch?v=new"),
+    ]
+    details = destination_details(new)
+    assert "facebook_session" not in details["facebook"]
+    assert "upload_session" not in destination_details(old)["youtube"]

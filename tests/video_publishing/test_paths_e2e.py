@@ -141,12 +141,12 @@ def test_quota_wait_then_mail_outage_then_clear_and_retry(
 
     assert first.state == "failed"
     states = task_states(first)
-    assert (states["publish_video"], states["notify_speakers"]) == ("success", "failed")
+    assert (states["publish_video[0]"], states["notify_speakers"]) == ("success", "failed")
     [upload] = conference.youtube_uploads("Quota day")
     assert upload["status"]["privacyStatus"] == "private"
     [record] = conference.ledger(uuid)
     assert [w["reason"] for w in record["quota_waits"]] == ["quotaExceeded"]
-    assert record["youtube"]["video_id"] == upload["id"]
+    assert record["destinations"]["youtube"]["video_id"] == upload["id"]
     assert record["status"] == "failed"
     assert record["last_error"].startswith("notify: ")
     assert record.get("emails", {}) == {}

@@ -97,7 +97,7 @@ def test_upload_to_published_exactly_once(make_conference, run_dag, clear_and_re
     }
     assert record["status"] == "published"
     assert record["link"] == link
-    assert record["youtube"]["video_id"] == upload["id"]
+    assert record["destinations"]["youtube"]["video_id"] == upload["id"]
     assert record["run_id"] == expected_run_id
 
     # sheet: LINK and STATUS written, extra columns and other rows untouched

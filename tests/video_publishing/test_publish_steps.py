@@ -74,10 +74,10 @@ def test_no_upload_session_uri_in_the_logs(youtube_conference, caplog):
         lambda r: r.update(youtube={"upload_session": stale, "upload_source_etag": '"other bytes"'}),
     )
     with caplog.at_level(logging.INFO):
-        published = publish.publish_video(job)
+        published = publish.publish_video(job, "youtube")
     assert "starting a new one" in caplog.text
     assert "secret0session" not in caplog.text
-    assert published["youtube_id"] in [u["id"] for u in conference.stack.google.youtube.uploads]
+    assert published["video_id"] in [u["id"] for u in conference.stack.google.youtube.uploads]
 
     # an expired session for the same bytes: YouTube answers 404, the retry starts a new session
     job2 = _job(conference, uuid, key, etag, identity="second-identity")
@@ -93,7 +93,7 @@ def test_no_upload_session_uri_in_the_logs(youtube_conference, caplog):
     )
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        publish.publish_video(job2)
+        publish.publish_video(job2, "youtube")
     assert "resumable session expired (HTTP 404)" in caplog.text
     sessions = list(conference.stack.google.youtube.sessions)
     for secret in ("secret0session", "secret1gone", *sessions):
