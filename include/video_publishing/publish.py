@@ -664,7 +664,22 @@ def record_link(job: dict[str, Any]) -> None:
     with _noting_errors(job, "record"):
         _advance(job, conference, "published", link=link)
         talks.write_links(conference, job["uuid"], links)
+        _job_ledger(job).update(job["uuid"], job["identity"], _note_metadata(job))
     log.info("talk %s published: %s", job["uuid"], ", ".join(f"{d} {u}" for d, u in links.items()))
+
+
+def _note_metadata(job: dict[str, Any]) -> Any:
+    """A ledger change recording the title, description and speakers the destinations were given
+    (``metadata``; other fields there, such as keyword ``tags``, are kept), so that reconcile can tell
+    when the sheet changed since."""
+
+    def change(record: dict[str, Any]) -> None:
+        metadata = record.setdefault("metadata", {})
+        metadata.setdefault("title", job["title"])
+        metadata.setdefault("description", job["description"])
+        metadata.setdefault("speakers", list(job["speakers"]))
+
+    return change
 
 
 def record_failure(job: dict[str, Any] | None) -> None:
