@@ -99,6 +99,27 @@ class Airflow:
                 return None
             raise
 
+    def explain(self, run_id: str) -> str:
+        """Each task's state, and the end of the log of every task that did not succeed: the assertion
+        message of a run that ended unexpectedly (CI shows nothing else)."""
+        tis = self._call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100")
+        lines = []
+        for ti in tis["task_instances"]:
+            lines.append(f"{ti['task_id']}[{ti['map_index']}]: {ti['state']} (try {ti['try_number']})")
+            if ti["state"] in ("success", "skipped") or not ti["try_number"]:
+                continue
+            path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+            if ti["map_index"] >= 0:
+                path += f"?map_index={ti['map_index']}"
+            try:
+                content = self._call("GET", path).get("content", [])
+            except (urllib.error.URLError, TimeoutError) as err:
+                lines.append(f"  (log unavailable: {err})")
+                continue
+            events = [e.get("event", "") if isinstance(e, dict) else str(e) for e in content]
+            lines.extend(f"  {event}" for event in events[-25:])
+        return "\n".join(lines)
+
     def hitl_path(self, run_id: str) -> str:
         return f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL}/-1/hitlDetails"
 
@@ -293,7 +314,7 @@ def test_held_episode_and_season_rejected_then_approved(airflow, season):
     airflow.answer(run_id, "Reject")
     run = airflow.wait_finished(run_id)
 
-    assert run["state"] == "failed"
+    assert run["state"] == "failed", airflow.explain(run_id)
     assert airflow.task_state(run_id, APPROVAL) == "failed"
     assert bodies(season, held_keys) == held_before
     report = run_json(season, run_id, "report.json")
@@ -323,7 +344,7 @@ def test_held_episode_and_season_rejected_then_approved(airflow, season):
     airflow.answer(run_id, "Approve")
     run = airflow.wait_finished(run_id)
 
-    assert run["state"] == "success"
+    assert run["state"] == "success", airflow.explain(run_id)
     after = season.snapshot()
     assert set(keys["S01E03"][:5]) <= set(after)
     assert not set(keys["S01E03"][5:]) & set(after)
@@ -346,7 +367,7 @@ def test_timed_out_approval_touches_nothing(airflow, season):
     run_id = airflow.trigger(season.conf(approval_timeout_minutes=0.05))  # 3 seconds
     run = airflow.wait_finished(run_id)
 
-    assert run["state"] == "failed"
+    assert run["state"] == "failed", airflow.explain(run_id)
     assert airflow.task_state(run_id, APPROVAL) == "failed"
     assert bodies(season, keys) == before
     report = run_json(season, run_id, "report.json")
