@@ -47,8 +47,8 @@ def test_recut_of_a_published_talk_replaces_it_once(make_conference, run_dag, ta
     title = "Cut twice"
     conference = _conference(make_conference, uuid, title)
     youtube, fb = conference.stack.google.youtube, conference.stack.facebook.store
-    first_key = f"room1_{uuid}_000001_000007.mp4"  # a 6 s cut
-    conference.upload(first_key, duration=8.0)
+    first_key = f"room1_{uuid}_000001_000011.mp4"  # a 10 s cut
+    conference.upload(first_key, duration=12.0)
     first = run_dag(PUBLISH, conf={"bucket": conference.raw_bucket, "key": first_key})
     assert first.state == "success", task_states(first)
     [old_yt] = conference.youtube_uploads(title)
@@ -56,8 +56,8 @@ def test_recut_of_a_published_talk_replaces_it_once(make_conference, run_dag, ta
     for address in ("ada@example.org", "alan@example.org"):
         assert len(conference.emails_to(address)) == 1
 
-    recut_key = f"room1_{uuid}_000001_000005.mp4"  # the corrected cut: 4 s
-    conference.upload(recut_key, duration=6.0)
+    recut_key = f"room1_{uuid}_000001_000008.mp4"  # the corrected cut: 7 s
+    conference.upload(recut_key, duration=9.0)
     recut = run_dag(PUBLISH, conf={"bucket": conference.raw_bucket, "key": recut_key})
     assert recut.state == "success", task_states(recut)
 
@@ -95,7 +95,7 @@ def test_recut_of_a_published_talk_replaces_it_once(make_conference, run_dag, ta
         assert f"Facebook: {fb_link}" in plain
     # the library object is the new cut, the same bytes went to YouTube and Facebook
     path, _ = _library(conference, uuid, "recut.mp4")
-    assert abs(probe(path).duration - 4.0) <= 0.1
+    assert abs(probe(path).duration - 7.0) <= 0.1
     assert fb.video_bytes(new_fb["id"]) == path.read_bytes()
     assert new_yt["size"] == path.stat().st_size
     # the ledger: both versions, the talk record says which one is online and which one was
@@ -130,11 +130,11 @@ def test_an_older_version_after_the_newer_one_was_published_changes_nothing(
         conference.stack.facebook.store,
         conference.stack.smtp,
     )
-    old_key = f"room1_{uuid}_000001_000005.mp4"
-    conference.upload(old_key, duration=6.0)
+    old_key = f"room1_{uuid}_000001_000008.mp4"
+    conference.upload(old_key, duration=9.0)
     time.sleep(1.1)  # LastModified has a one-second resolution: the next upload is the newer version
-    new_key = f"room1_{uuid}_000001_000007.mp4"
-    conference.upload(new_key, duration=8.0)
+    new_key = f"room1_{uuid}_000001_000011.mp4"
+    conference.upload(new_key, duration=12.0)
     newer = run_dag(PUBLISH, conf={"bucket": conference.raw_bucket, "key": new_key})
     assert newer.state == "success", task_states(newer)
     row = conference.talk(uuid)
@@ -154,7 +154,7 @@ def test_an_older_version_after_the_newer_one_was_published_changes_nothing(
     assert conference.talk(uuid) == row
     path, etag = _library(conference, uuid, "after.mp4")
     assert etag == library_etag
-    assert abs(probe(path).duration - 6.0) <= 0.1
+    assert abs(probe(path).duration - 10.0) <= 0.1
     records = {r["key"]: r for r in conference.ledger(uuid)}
     assert (records[new_key]["status"], records[old_key]["status"]) == ("published", "superseded")
     assert conference.talk_record(uuid)["published"]["identity"] == records[new_key]["identity"]
