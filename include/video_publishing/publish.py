@@ -270,9 +270,10 @@ def inspect_upload(
 
     record = _job_ledger(job).update(job["uuid"], job["identity"], register)
     if actual != etag and not version_id:
-        _ledger_update(
-            job, status="superseded", last_error=f"object now has ETag {actual}, event said {etag}"
-        )
+        if record.get("status") != "published":  # a finished version stays what it was
+            _ledger_update(
+                job, status="superseded", last_error=f"object now has ETag {actual}, event said {etag}"
+            )
         skip(
             f"s3://{bucket}/{key} was replaced since this event (ETag {etag} → {actual}); its own run handles it"
         )
@@ -510,12 +511,21 @@ def _library_copy(
 ) -> Iterator[tuple[Path, Any, str]]:
     """Download the library copy to scratch; yields (path, the stored session or None, the copy's ETag).
 
+    The copy must be this version's render (its identity metadata), or one without it (older renders).
+
     The session in ``state[session_field]`` is kept only when it was opened for these same bytes: after a
     re-render, resuming would splice two files, and an unfinished session can never become a video, so a
     new one is safe. Never log a session: a YouTube session URI is a bearer credential for the upload.
     """
     client_s3 = s3.client()
-    source_etag = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])["ETag"]
+    head = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])
+    source_etag = head["ETag"]
+    stored = (head.get("Metadata") or {}).get(IDENTITY_METADATA)
+    if stored and stored != job["identity"]:  # another version's render: never send it as this one's
+        ensure_current(job)  # skips when a newer version stored it
+        raise RuntimeError(
+            f"the library copy of talk {job['uuid']} is the render of {stored}, not this version"
+        )
     session = state.get(session_field)
     if session and state.get("upload_source_etag") != source_etag:
         log.warning("library copy changed since the %s upload started; starting a new one", session_field)

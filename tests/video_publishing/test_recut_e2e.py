@@ -118,6 +118,27 @@ def test_recut_of_a_published_talk_replaces_it_once(make_conference, run_dag, ta
         "published",
     ]
 
+    # duplicate deliveries of both versions: no upload, no update, no email, nothing written
+    youtube_calls, fb_calls, mails, row = (
+        len(youtube.calls),
+        len(fb.calls),
+        len(conference.stack.smtp.messages),
+        conference.talk(uuid),
+    )
+    for key in (recut_key, first_key):
+        again = run_dag(PUBLISH, conf={"bucket": conference.raw_bucket, "key": key})
+        assert again.state == "success", task_states(again)
+    assert (len(youtube.calls), len(fb.calls), len(conference.stack.smtp.messages)) == (
+        youtube_calls,
+        fb_calls,
+        mails,
+    )
+    assert conference.talk(uuid) == row
+    assert {r["key"]: r["status"] for r in conference.ledger(uuid)} == {
+        first_key: "published",
+        recut_key: "published",
+    }
+
 
 def test_an_older_version_after_the_newer_one_was_published_changes_nothing(
     make_conference, run_dag, task_states
