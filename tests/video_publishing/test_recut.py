@@ -214,3 +214,23 @@ def test_published_version_from_old_records_without_a_talk_record(conference):
     )
     assert publish.replaces(job, {}) == {"identity": "legacy-identity", "videos": {"youtube": "old-yt"}}
     assert publish.replaces(job, {"published": {"identity": job["identity"]}}) is None
+
+
+def test_another_versions_library_copy_is_never_sent(conference):
+    """The library copy carries the identity of the version it was rendered from: a run whose version is
+    not the one in the library never uploads it as its own."""
+    uuid = _uuid(2)
+    job = _inspect(conference, _upload(conference, uuid, "000001"))
+    s3 = conference.stack.boto3_client("s3")
+    s3.put_object(
+        Bucket=conference.library_bucket,
+        Key=job["library_key"],
+        Body=b"not this version",
+        Metadata={publish.IDENTITY_METADATA: "some-other-version"},
+    )
+
+    with pytest.raises(RuntimeError, match="is the render of some-other-version"):
+        publish.publish_video(job, "youtube")
+
+    assert conference.youtube_uploads("Recut 2") == []
+    assert "publish youtube: RuntimeError" in _record(job)["last_error"]
