@@ -6,11 +6,14 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
 
 1. **inspect_upload** — parse `<anything>_<uuid>_<HHMMSS>_<HHMMSS>.mp4`, check the object, look the talk
    up. Unknown uuid / bad name → failed (no retries, recorded). `EXCLUDE` → `STATUS=excluded`, rest skipped.
-   `STATUS=processing`.
-2. **render_video** (pool `render`) — read the index and the cut's bytes of the object (ranged GETs),
-   then the *smart* path (re-encode only the fades' GOPs, copy the rest, cached sting in front) or the
-   *full* path (one ffmpeg pass: cut, fades, sting, watermark, YouTube's H.264/AAC settings); verify,
-   upload to `s3://<library_bucket>/<library_prefix><uuid>.mp4`. `STATUS=processed`. The ledger's
+   Records the version in the talk record (`<ledger>talks/<uuid>.json`: `versions`, `current` = newest by S3
+   `LastModified`, then the event sequencer). An older version than the current one → `superseded` in the
+   ledger, rest skipped, the sheet untouched. A newer version of a published talk is a *recut* (below).
+   `STATUS=uploaded`.
+2. **render_video** (pool `render`) — `STATUS=processing`; read the index and the cut's bytes of the object
+   (ranged GETs), then the *smart* path (re-encode only the fades' GOPs, copy the rest, cached sting in
+   front) or the *full* path (one ffmpeg pass: cut, fades, sting, watermark, YouTube's H.264/AAC settings);
+   verify, upload to `s3://<library_bucket>/<library_prefix><uuid>.mp4`. `STATUS=processed`. The ledger's
    `render.path`/`render.reason` say which and why. A full render longer than the conference's
    `chunk_minutes` takes the *chunked* path: **render_chunk** (mapped, pool `render`, one per chunk)
    then **join_chunks** store it instead.
@@ -29,9 +32,24 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
    twice. A refused address is recorded (`emails.<address>`: `failed` + the SMTP answer) and alerted; the
    others are still emailed and the run still publishes; a retry sends only to addresses not yet sent.
 5. **record_link** — `LINK` (first destination), `YOUTUBE_LINK`/`FACEBOOK_LINK` where those columns
-   exist, and `STATUS=published` in the talk sheet (raw values).
+   exist, and `STATUS=published` in the talk sheet (raw values); the talk record's `published` becomes
+   this version (the one it replaced moves to `previous`).
 6. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
-   the ledger (the run still ends failed).
+   the ledger (the run still ends failed). Never over `published`: a failed recut of a published talk
+   leaves the version record `failed` and the sheet `published` with the old LINK.
+
+Lifecycle of `STATUS` (sheet) and `status` (version record): `not uploaded` (written by
+`talkbot_reconcile`) → `uploaded` → `processing` → `processed` → `published`, or `excluded`,
+`superseded` (ledger only), `failed`. It only moves forward for one version, and only the talk's current
+(newest) version writes the sheet.
+
+**Recuts.** A new object (a new S3 version of the key, or a new key with the same uuid) of a talk that is
+already published replaces it once: the library object is replaced, a new video is uploaded to each
+destination and the previous one gets `on_replace`, LINK and the per-destination links are updated
+(LINK keeps the old link while the recut is processed), and each speaker gets one "updated recording"
+email. Before the library copy, each upload, the emails and the sheet, a run checks that its version is
+still the current one; when a newer one arrived meanwhile it stops as `superseded` and touches nothing of
+the newer one. Duplicate deliveries of any version are no-ops (same run id; finished versions skip).
 
 Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
 `smtp_default`, `youtube_default` (generic: login = OAuth client id, password = client secret, extra
@@ -97,7 +115,9 @@ from include.video_publishing.operators import PublishVideoOperator
 def talkbot_publish_video():
     @task
     def inspect_upload(params: dict | None = None) -> dict:
-        return publish.inspect_upload(params["bucket"], params["key"], params["etag"], params["version_id"])
+        return publish.inspect_upload(
+            params["bucket"], params["key"], params["etag"], params["version_id"], params.get("sequencer")
+        )
 
     @task(pool="render", execution_timeout=timedelta(hours=3))
     def render_video(job: dict) -> dict:

@@ -4,8 +4,11 @@ Location: ``talkbot_config.ledger`` (``s3://bucket/prefix/``, one for every conf
 
 - ``<prefix>ledger/<uuid>/<identity>.json`` — one object version (``identity`` is
   ``naming.object_identity(bucket, key, etag)``, the hash that ends the run id);
-- ``<prefix>talks/<uuid>.json`` — the talk: its versions, the published video(s) and what was last sent
-  to YouTube;
+- ``<prefix>talks/<uuid>.json`` — the talk: ``versions`` (``identity``, ``key``, ``etag``, ``version_id``,
+  ``last_modified``, ``sequencer``), ``current`` (the newest version's identity: S3 ``LastModified``, then
+  the event sequencer), ``published`` (``identity``, ``destinations.<d>`` = ``{video_id, link}``, ``at``) and
+  ``previous`` (the published entries a recut replaced). Talks published before talk records existed
+  have none: their newest ``published`` version record stands in (``publish.replaces``);
 - ``<prefix>rejected/<identity>.json`` — uploads of a configured conference whose name breaks the
   convention.
 

@@ -13,8 +13,28 @@ Per destination the version record holds ``destinations.<d>`` = ``{"video_id", "
 before destinations existed have ``youtube`` instead, read (and carried over on the next write) as
 ``destinations.youtube``. Emails: ``emails.<address>`` = ``{"name", "state", "smtp", "at", "kind"}``.
 
-The talk sheet's ``STATUS`` follows the ledger and only moves forward (processing → processed →
-published), so re-running an early task of a finished run never makes a published talk look unfinished.
+Lifecycle (``STATUS`` in the talk sheet and ``status`` in the version record):
+
+============  ==========================================================================================
+uploaded      ``inspect_upload`` found the object and the talk (the run started)
+processing    ``render_video`` started
+processed     the library copy of this version is stored (``render_video`` or ``join_chunks``)
+published     ``record_link`` wrote the link(s)
+excluded      the talk sheet's EXCLUDE is set
+superseded    a newer version of the talk exists; this run stopped (ledger only, never over a newer STATUS)
+failed        a task finally failed (``record_failure``; never over ``published``)
+============  ==========================================================================================
+
+Status only moves forward for one version, so re-running an early task of a finished run never makes a
+published talk look unfinished; only the talk's *current* version (``ledger.read_talk(uuid)["current"]``:
+newest S3 ``LastModified``, then the event sequencer) writes the sheet.
+
+Recuts: a newer version of a talk whose earlier version is published carries ``job["replaces"]`` =
+``{"identity", "videos": {destination: video_id}}``; it is published as the replacement (new videos, the
+previous ones get ``on_replace``, "updated recording" emails) and ``record_link`` moves the talk record's
+``published`` entry into ``previous``. LINK keeps the published link until then. A run for an older
+version stops as ``superseded`` (``ensure_current``) before every step with a side effect, so it never
+overwrites the library object, the sheet or the ledger entry of a newer one.
 """
 
 from __future__ import annotations
@@ -23,6 +43,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +51,7 @@ from include.common import s3
 from include.common.tasks import current_run_id, fail, skip
 from include.video_publishing import talks
 from include.video_publishing.config import Conference, load_config
-from include.video_publishing.ledger import Ledger, destination_states, now
+from include.video_publishing.ledger import FINISHED, Ledger, destination_states, now
 from include.video_publishing.naming import (
     TalkNameError,
     normalise_etag,
@@ -44,7 +65,8 @@ log = logging.getLogger(__name__)
 SMTP_CONN_ID = "smtp_default"
 YOUTUBE_CONN_ID = "youtube_default"
 FACEBOOK_CONN_ID = "facebook_default"
-STATUS_RANK = {"processing": 1, "processed": 2, "published": 3}
+STATUS_RANK = {"uploaded": 1, "processing": 2, "processed": 3, "published": 4}
+STATUSES = ("not uploaded", *STATUS_RANK, "excluded", "superseded", "failed")
 IDENTITY_METADATA = "talkbot-identity"
 
 
@@ -60,7 +82,11 @@ def _ledger_update(job: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def _advance(job: dict[str, Any], conference: Conference, status: str, link: str | None = None) -> None:
-    """Move STATUS forward in ledger and sheet; never back (a re-run of an early task is a no-op)."""
+    """Move STATUS forward in ledger and sheet; never back (a re-run of an early task is a no-op).
+
+    The sheet is written only while this version is the talk's current one: an older version's run never
+    writes over the STATUS of a newer one.
+    """
     moved = {}
 
     def change(record: dict[str, Any]) -> None:
@@ -72,8 +98,88 @@ def _advance(job: dict[str, Any], conference: Conference, status: str, link: str
                 record["link"] = link
 
     _job_ledger(job).update(job["uuid"], job["identity"], change)
-    if moved["yes"]:
+    if moved["yes"] and is_current(job):
         talks.write_status(conference, job["uuid"], status, link)
+
+
+def version_order(version: dict[str, Any]) -> tuple[str, str]:
+    """Sort key of a talk version: S3 ``LastModified`` (ISO, UTC), then the event sequencer.
+
+    Sequencers are hex strings of varying length; S3 says to pad the shorter one with zeros before a
+    lexicographic comparison, done here by right-padding to a fixed width.
+    """
+    sequencer = (version.get("sequencer") or "").upper()
+    return version.get("last_modified") or "", sequencer.ljust(64, "0") if sequencer else ""
+
+
+def note_version(talk: dict[str, Any], version: dict[str, Any]) -> None:
+    """Add (or refresh) ``version`` in the talk record's ``versions`` and set ``current`` = the newest.
+
+    A ledger change: it only sets fields, so it may run twice on a write conflict.
+    """
+    versions = [v for v in talk.get("versions") or [] if v.get("identity") != version["identity"]]
+    versions.append({k: v for k, v in version.items() if v not in (None, "") or k == "identity"})
+    versions.sort(key=version_order)
+    talk["versions"] = versions
+    talk["current"] = versions[-1]["identity"]
+
+
+def is_current(job: dict[str, Any], talk: dict[str, Any] | None = None) -> bool:
+    """True when ``job``'s version is its talk's current one (or the talk record predates versions)."""
+    if talk is None:
+        talk = _job_ledger(job).read_talk(job["uuid"])
+    current = talk.get("current")
+    return not current or current == job["identity"]
+
+
+def ensure_current(job: dict[str, Any]) -> None:
+    """Skip the rest of the run when a newer version of the talk arrived since this run started.
+
+    Called before every step with a side effect a newer version could be hurt by (library copy, uploads,
+    emails, the sheet). The version record says ``superseded`` unless it was already published (a
+    finished run stays what it was); nothing else is written.
+    """
+    talk = _job_ledger(job).read_talk(job["uuid"])
+    if is_current(job, talk):
+        return
+
+    def change(record: dict[str, Any]) -> None:
+        if record.get("status") != "published":
+            record["status"] = "superseded"
+        record["superseded_by"] = talk["current"]
+
+    _job_ledger(job).update(job["uuid"], job["identity"], change)
+    skip(f"talk {job['uuid']}: a newer version ({talk['current']}) arrived; this run stops as superseded")
+
+
+def replaces(job: dict[str, Any], talk: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"identity", "videos": {destination: video_id}}`` of the talk's published version when it is
+    another (older) version than ``job``'s; None for a first publication or a re-run of the published one.
+
+    Without a talk record entry (talks published before talk records existed) the newest version record
+    with status ``published`` is the published version.
+    """
+    published = talk.get("published")
+    if not published:
+        done = [r for r in _job_ledger(job).versions(job["uuid"]) if r.get("status") == "published"]
+        if not done:
+            return None
+        newest = done[-1]
+        published = {
+            "identity": newest.get("identity"),
+            "destinations": {
+                d: {"video_id": s.get("video_id"), "link": s.get("link")}
+                for d, s in destination_states(newest).items()
+            },
+        }
+    if not published.get("identity") or published["identity"] == job["identity"]:
+        return None
+    videos = {
+        d: state["video_id"]
+        for d, state in (published.get("destinations") or {}).items()
+        if isinstance(state, dict) and state.get("video_id")
+    }
+    return {"identity": published["identity"], "videos": videos}
 
 
 @contextmanager
@@ -93,13 +199,23 @@ def _noting_errors(job: dict[str, Any], step: str) -> Iterator[None]:
         raise
 
 
-def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: str | None = None) -> dict:
+def inspect_upload(
+    bucket: str,
+    key: str,
+    etag: str | None = None,
+    version_id: str | None = None,
+    sequencer: str | None = None,
+) -> dict:
     """Check the object and look the talk up; returns the *job* every later task works from.
 
     Bad input (no conference, bad name, unknown talk) fails without retries and is recorded; an
     excluded talk is recorded and skips the rest of the run; an object replaced since the event is
     recorded as superseded and skipped (the new upload has its own event), one deleted since is skipped.
-    Idempotent: reads, plus ledger/sheet writes of the same values.
+
+    The version is added to the talk record (``versions``, ``current``). An older version than the
+    current one stops as ``superseded`` (no sheet write) unless it is a finished record (a duplicate
+    delivery: skipped as is). A newer version of a published talk carries ``job["replaces"]``.
+    ``STATUS=uploaded``. Idempotent: reads, plus ledger/sheet writes of the same values.
     """
     from botocore.exceptions import ClientError
 
@@ -154,9 +270,10 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
 
     record = _job_ledger(job).update(job["uuid"], job["identity"], register)
     if actual != etag and not version_id:
-        _ledger_update(
-            job, status="superseded", last_error=f"object now has ETag {actual}, event said {etag}"
-        )
+        if record.get("status") != "published":  # a finished version stays what it was
+            _ledger_update(
+                job, status="superseded", last_error=f"object now has ETag {actual}, event said {etag}"
+            )
         skip(
             f"s3://{bucket}/{key} was replaced since this event (ETag {etag} → {actual}); its own run handles it"
         )
@@ -166,18 +283,46 @@ def inspect_upload(bucket: str, key: str, etag: str | None = None, version_id: s
         _ledger_update(job, status="failed", last_error=f"inspect: {err}", last_error_at=now())
         fail(str(err))
     job.update(title=talk.title, description=talk.description, speakers=list(talk.speakers))
+    _track_version(job, record, head, sequencer)
     if talk.excluded:
         if record.get("status") != "published":
             _ledger_update(job, status="excluded")
             talks.write_status(conference, talk.uuid, "excluded")
         skip(f"talk {talk.uuid} ({talk.title!r}) is marked EXCLUDE in the talk sheet")
-    _advance(job, conference, "processing")
+    _advance(job, conference, "uploaded")
     log.info(
         "talk %s %r by %s: s3://%s/%s [%s–%s s], ledger status %s",
         talk.uuid, talk.title, ", ".join(talk.speakers) or "nobody", bucket, key,
         job["start"], job["end"], record.get("status") or "new",
     )  # fmt: skip
     return job
+
+
+def _track_version(
+    job: dict[str, Any], record: dict[str, Any], head: dict[str, Any], sequencer: str | None
+) -> None:
+    """Add this version to the talk record; skip an older one (superseded), mark a recut (``replaces``)."""
+    last_modified = head.get("LastModified")
+    version = {
+        "identity": job["identity"],
+        "key": job["key"],
+        "etag": job["etag"],
+        "version_id": job["version_id"],
+        "last_modified": last_modified.astimezone(UTC).isoformat() if last_modified else None,
+        "sequencer": sequencer or None,
+    }
+    talk_record = _job_ledger(job).update_talk(job["uuid"], lambda t: note_version(t, version))
+    if not is_current(job, talk_record):
+        if record.get("status") in FINISHED:
+            skip(
+                f"talk {job['uuid']}: this version is {record['status']} and a newer one exists; nothing to do"
+            )
+        ensure_current(job)  # records superseded and skips
+    replaced = replaces(job, talk_record)
+    if replaced:
+        job["replaces"] = replaced
+        log.info("talk %s: a recut of published version %s (%s)", job["uuid"], replaced["identity"],
+                 ", ".join(f"{d} {v}" for d, v in replaced["videos"].items()) or "no videos")  # fmt: skip
 
 
 @contextmanager
@@ -207,11 +352,13 @@ def render_video(job: dict[str, Any]) -> dict[str, Any]:
     from include.video_publishing import talk_render
 
     conference = load_config().conference(job["conference"])
+    ensure_current(job)
     client = s3.client()
     if library_copy_is_current(client, job):
         log.info("s3://%s/%s already holds this version's render", job["library_bucket"], job["library_key"])
         _advance(job, conference, "processed")
         return job
+    _advance(job, conference, "processing")
     with _noting_errors(job, "render"), _scratch(job["uuid"]) as scratch:
         try:
             result = talk_render.render_upload(client, job, conference, scratch)
@@ -230,7 +377,12 @@ def render_video(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def store_render(client: Any, job: dict[str, Any], output: Path) -> None:
-    """Upload a verified render as the library copy, tagged with the source's identity."""
+    """Upload a verified render as the library copy, tagged with the source's identity.
+
+    Only while this version is still the talk's current one: a late older run never overwrites the
+    library copy of a newer cut (``ensure_current`` skips it as superseded).
+    """
+    ensure_current(job)
     s3.upload(
         client, output, job["library_bucket"], job["library_key"], content_type="video/mp4",
         metadata={IDENTITY_METADATA: job["identity"], "talkbot-uuid": job["uuid"]},
@@ -299,6 +451,7 @@ def publish_video(job: dict[str, Any], destination: str) -> dict[str, Any]:
     After a recut (``job["replaces"]``) the previous video on this destination gets ``on_replace``.
     """
     conference = load_config().conference(job["conference"])
+    ensure_current(job)
     with _noting_errors(job, f"publish {destination}"):
         if destination == "library":
             link, video_id = conference.library_url(job["uuid"]), None
@@ -358,12 +511,21 @@ def _library_copy(
 ) -> Iterator[tuple[Path, Any, str]]:
     """Download the library copy to scratch; yields (path, the stored session or None, the copy's ETag).
 
+    The copy must be this version's render (its identity metadata), or one without it (older renders).
+
     The session in ``state[session_field]`` is kept only when it was opened for these same bytes: after a
     re-render, resuming would splice two files, and an unfinished session can never become a video, so a
     new one is safe. Never log a session: a YouTube session URI is a bearer credential for the upload.
     """
     client_s3 = s3.client()
-    source_etag = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])["ETag"]
+    head = client_s3.head_object(Bucket=job["library_bucket"], Key=job["library_key"])
+    source_etag = head["ETag"]
+    stored = (head.get("Metadata") or {}).get(IDENTITY_METADATA)
+    if stored and stored != job["identity"]:  # another version's render: never send it as this one's
+        ensure_current(job)  # skips when a newer version stored it
+        raise RuntimeError(
+            f"the library copy of talk {job['uuid']} is the render of {stored}, not this version"
+        )
     session = state.get(session_field)
     if session and state.get("upload_source_etag") != source_etag:
         log.warning("library copy changed since the %s upload started; starting a new one", session_field)
@@ -517,6 +679,7 @@ def notify_speakers(job: dict[str, Any], results: Any = None) -> dict[str, Any]:
     Speakers without an address are recorded in ``missing_emails``.
     """
     conference = load_config().conference(job["conference"])
+    ensure_current(job)
     job = with_links(job, conference, results)
     kind = "updated" if job.get("replaces") else "published"
     ledger = _job_ledger(job)
@@ -656,16 +819,39 @@ def _set_email(
 def record_link(job: dict[str, Any]) -> None:
     """Write LINK (first destination), ``<DESTINATION>_LINK`` where those columns exist, STATUS=published.
 
+    Only for the talk's current version (``ensure_current``). The talk record's ``published`` becomes this
+    version (its destinations' video ids and links); an older published entry moves to ``previous``.
     Idempotent: writes the same values again on a retry.
     """
     conference = load_config().conference(job["conference"])
+    ensure_current(job)
     links = job.get("links") or {conference.publisher: job["link"]}
     link = job.get("link") or next(iter(links.values()))
     with _noting_errors(job, "record"):
         _advance(job, conference, "published", link=link)
         talks.write_links(conference, job["uuid"], links)
-        _job_ledger(job).update(job["uuid"], job["identity"], _note_metadata(job))
+        record = _job_ledger(job).update(job["uuid"], job["identity"], _note_metadata(job))
+        _job_ledger(job).update_talk(job["uuid"], _mark_published(job, record))
     log.info("talk %s published: %s", job["uuid"], ", ".join(f"{d} {u}" for d, u in links.items()))
+
+
+def _mark_published(job: dict[str, Any], record: dict[str, Any]) -> Any:
+    """A talk record change: ``published`` = this version, the one it replaces appended to ``previous``."""
+    destinations = {
+        d: {"video_id": s.get("video_id"), "link": s.get("link")}
+        for d, s in destination_states(record).items()
+    }
+
+    def change(talk: dict[str, Any]) -> None:
+        old = talk.get("published")
+        if old and old.get("identity") != job["identity"]:
+            previous = talk.setdefault("previous", [])
+            if all(p.get("identity") != old.get("identity") for p in previous):
+                previous.append({**old, "replaced_at": now(), "replaced_by": job["identity"]})
+        at = old.get("at") if old and old.get("identity") == job["identity"] else now()
+        talk["published"] = {"identity": job["identity"], "destinations": destinations, "at": at}
+
+    return change
 
 
 def _note_metadata(job: dict[str, Any]) -> Any:
@@ -685,13 +871,31 @@ def _note_metadata(job: dict[str, Any]) -> Any:
 def record_failure(job: dict[str, Any] | None) -> None:
     """After a task finally failed: STATUS=failed in the sheet and the ledger (the reason is already there).
 
-    ``job`` is None when inspect itself failed; inspect records its own failures. Idempotent: writes the
-    same values again on a retry.
+    Never moves a talk back: a version record that is already published, excluded or superseded keeps
+    its status (only ``failed_at`` is noted); the sheet is written only for the talk's current version,
+    and when an earlier version of the talk is online the sheet goes back to ``published`` (its LINK was
+    never changed) instead of ``failed``. ``job`` is None when inspect itself failed; inspect records its
+    own failures. Idempotent: writes the same values again on a retry.
     """
     if not job:
         log.info("inspect_upload failed before a job existed; its reason is in its log and the ledger")
         return
     conference = load_config().conference(job["conference"])
-    record = _ledger_update(job, status="failed", failed_at=now())
-    talks.write_status(conference, job["uuid"], "failed")
+
+    def change(record: dict[str, Any]) -> None:
+        if record.get("status") not in FINISHED:
+            record["status"] = "failed"
+        record["failed_at"] = now()
+
+    record = _job_ledger(job).update(job["uuid"], job["identity"], change)
+    talk = _job_ledger(job).read_talk(job["uuid"])
+    if record.get("status") != "failed":
+        log.warning("talk %s: this version stays %s (a later step failed)", job["uuid"], record["status"])
+    elif not is_current(job, talk):
+        log.warning("talk %s: failed, but a newer version exists; its STATUS is left alone", job["uuid"])
+    elif talk.get("published") or job.get("replaces"):
+        talks.write_status(conference, job["uuid"], "published")
+        log.error("talk %s: the recut failed; the published version stays online", job["uuid"])
+    else:
+        talks.write_status(conference, job["uuid"], "failed")
     log.error("talk %s failed: %s", job["uuid"], record.get("last_error") or "see the failed task's log")
