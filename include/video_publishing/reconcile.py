@@ -145,9 +145,8 @@ def sync_talk_sheets(dry_run: bool) -> dict[str, int]:
     counts: dict[str, int] = {"updated": 0, "excluded": 0, NOT_UPLOADED: 0, "unchanged": 0, "failed": 0}
     failed: list[str] = []
     for conference in config.conferences.values():
-        ledger = Ledger.at(config.ledger, conference.library_bucket, client=client)
         try:
-            failed.extend(_sync_conference(client, ledger, conference, dry_run, counts))
+            failed.extend(_sync_conference(client, config, conference, dry_run, counts))
         except Exception as err:
             log.exception("conference %s: talk sheet not reconciled", conference.slug)
             failed.append(f"conference {conference.slug} ({type(err).__name__}: {err})")
@@ -159,11 +158,12 @@ def sync_talk_sheets(dry_run: bool) -> dict[str, int]:
 
 
 def _sync_conference(
-    client: Any, ledger: Ledger, conference: Conference, dry_run: bool, counts: dict[str, int]
+    client: Any, config: TalkbotConfig, conference: Conference, dry_run: bool, counts: dict[str, int]
 ) -> list[str]:
     """Reconcile one conference's sheet; returns a description of each talk that failed."""
+    ledger = Ledger.at(config.ledger, conference.library_bucket, client=client)
     sheet = _sheet_talks(conference)
-    recorded = _recorded_uuids(client, conference)
+    recorded = _recorded_uuids(client, config, conference)
     failed: list[str] = []
     not_uploaded: list[str] = []
     for n, talk in enumerate(sheet, start=1):
@@ -223,9 +223,9 @@ def _sheet_talks(conference: Conference) -> list[SheetTalk]:
     return [t for t in found if seen[t.uuid.lower()] == 1]
 
 
-def _recorded_uuids(client: Any, conference: Conference) -> set[str]:
-    """Lower-cased uuids of every conforming recording in the conference's raw bucket."""
-    config = load_config()
+def _recorded_uuids(client: Any, config: TalkbotConfig, conference: Conference) -> set[str]:
+    """Lower-cased uuids of every conforming recording in the conference's raw bucket (keys a longer
+    raw_prefix of another conference owns are that conference's)."""
     uuids: set[str] = set()
     pages = client.get_paginator("list_objects_v2").paginate(
         Bucket=conference.raw_bucket, Prefix=conference.raw_prefix
@@ -233,7 +233,8 @@ def _recorded_uuids(client: Any, conference: Conference) -> set[str]:
     for page in pages:
         for obj in page.get("Contents", []):
             key = obj["Key"]
-            if not is_video_key(key) or config.conference_for(conference.raw_bucket, key) is not conference:
+            owner = config.conference_for(conference.raw_bucket, key)
+            if not is_video_key(key) or owner is None or owner.slug != conference.slug:
                 continue
             try:
                 uuids.add(parse_talk_key(key).uuid.lower())
