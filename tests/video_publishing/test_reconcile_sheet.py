@@ -225,3 +225,22 @@ def test_update_snippet_makes_no_call_when_nothing_changes(both):
     assert snippet["tags"] == TAGS
     with pytest.raises(ValueError, match="privacyStatus"):
         youtube.update_snippet(client, videos["youtube"], privacyStatus="public")
+
+
+def test_record_without_metadata_is_checked_once_then_recorded(both):
+    """A talk published before ``metadata`` was recorded: the first reconcile compares with what YouTube
+    shows (no update when equal) and records the sheet's values; the next one calls nothing."""
+    uuid = "77777777-aaaa-4bbb-8ccc-00000000000c"
+    conference = both([_row(uuid)])
+    stack = conference.stack
+    job, _ = _publish(conference, uuid)
+    Ledger.for_job(job).update(uuid, job["identity"], lambda record: record.pop("metadata", None))
+    puts = len(stack.google.youtube.calls_to("PUT", "/youtube/v3/videos"))
+
+    assert reconcile.sync_talk_sheets(dry_run=False)["updated"] == 1
+
+    assert len(stack.google.youtube.calls_to("PUT", "/youtube/v3/videos")) == puts  # YouTube already had it
+    assert _record(job)["metadata"]["title"] == "Steps"
+    before = _api_calls(stack)
+    assert reconcile.sync_talk_sheets(dry_run=False)["unchanged"] == 1
+    assert _api_calls(stack) == before
