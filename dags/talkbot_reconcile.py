@@ -8,9 +8,27 @@ skipped, never published twice.
 Each run only considers objects uploaded before its data interval ended (and at least `min_age_minutes`
 ago, leaving fresh uploads to the listener), so a backfill for a past date reproduces what that day's run
 would have seen. `catchup=False`: the latest run covers everything older, so catching up missed days
-would only repeat the same listing. Set `dry_run` to only log what would be triggered.
+would only repeat the same listing. Set `dry_run` to only log what would be triggered or changed.
 
-Needs: Variable `talkbot_config`, connection `aws_default`.
+## The sheet after publishing — `sync_talk_sheets`
+
+Independent of the trigger branch (one failing never stops the other), it reads every conference's talk
+sheet and, for each talk:
+
+- **published, TITLE / DESCRIPTION / SPEAKERS edited**: the YouTube video gets the new title and
+  description (`videos.update` with the whole snippet: tags and category are sent again unchanged) and the
+  Facebook video too; the ledger's `metadata` records what was sent. Nothing is re-uploaded, nobody is
+  emailed, and an unchanged sheet makes no API call at all.
+- **published, EXCLUDE set**: the YouTube video becomes `private`, the Facebook video is hidden from the
+  Page, STATUS `excluded` in the sheet and the ledger (the next run calls nothing). The library copy stays.
+- **STATUS empty and no recording with its uuid in the raw bucket**: STATUS `not uploaded` (never written
+  over any other status; the publish run's `uploaded` replaces it when the recording arrives).
+
+A talk that fails is logged and the others continue; the task then fails naming the failed talks, which
+raises the DAG's alert. Progress is in the task log (talk n of N).
+
+Needs: Variable `talkbot_config`, connections `aws_default`, the sheets' (`google_cloud_default` for Google
+Sheets), and for published talks `youtube_default` / `facebook_default`.
 """
 
 from __future__ import annotations
@@ -37,7 +55,11 @@ from include.video_publishing import reconcile
         "retry_delay": timedelta(minutes=5),
     },
     params={
-        "dry_run": Param(False, type="boolean", description="Only log the uploads that would be triggered."),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Only log the uploads that would be triggered and the sheet changes.",
+        ),
         "min_age_minutes": Param(
             15, type="integer", minimum=0, description="Ignore uploads younger than this (the listener's)."
         ),
@@ -56,6 +78,12 @@ def talkbot_reconcile():
         skip_when_already_exists=True,
         map_index_template="{{ task.conf['key'] }}",
     ).expand_kwargs(find_unfinished())
+
+    @task
+    def sync_talk_sheets(params: dict | None = None) -> dict[str, int]:
+        return reconcile.sync_talk_sheets(params["dry_run"])
+
+    sync_talk_sheets()
 
 
 talkbot_reconcile()

@@ -394,3 +394,15 @@ def facebook_locale(language: str) -> str:
     """Facebook's locale for a BCP 47 language code: ``en-US`` → ``en_US``, ``de`` → ``de_DE``."""
     lang, _, region = language.replace("_", "-").partition("-")
     return f"{lang.lower()}_{(region or lang).upper()}"
+
+
+def update_video(
+    client: GraphClient, video_id: str, *, title: str | None = None, description: str | None = None
+) -> None:
+    """Change a Page video's title and/or description (``POST /<video-id>``); setting the same values
+    again is harmless, so a retry converges."""
+    fields = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
+    if not fields:
+        raise ValueError("facebook.update_video needs a title or a description")
+    client.post(video_id, **fields)
+    log.info("updated %s of Facebook video %s", ", ".join(fields), video_id)

@@ -276,3 +276,43 @@ def next_attempt(reason: str, now: datetime, wait_seconds: int | None = None) ->
     pacific = now.astimezone(ZoneInfo("America/Los_Angeles"))
     midnight = (pacific + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
     return midnight.astimezone(UTC)
+
+
+SNIPPET_FIELDS = ("title", "description", "tags", "categoryId", "defaultLanguage")
+
+
+def update_snippet(
+    client: Any, video_id: str, *, quota_wait_seconds: int | None = None, **fields: Any
+) -> dict[str, Any] | None:
+    """Replace some snippet fields (``title=…``, ``description=…``, ``tags=[…]``) and keep the others.
+
+    ``videos.update`` replaces every mutable field of the snippet, so the video's current snippet is read
+    first and sent whole (title, description, tags, categoryId, defaultLanguage) with the given fields
+    replaced. Returns the updated snippet, or None when the video already shows these values (then no
+    update is sent: an unchanged sheet costs one cheap read, not an update). ``LookupError`` when the
+    video is gone; ``QuotaExhausted`` on quota errors.
+    """
+    from googleapiclient.errors import HttpError
+
+    unknown = set(fields) - set(SNIPPET_FIELDS)
+    if unknown:
+        raise ValueError(f"update_snippet: not snippet fields: {', '.join(sorted(unknown))}")
+    try:
+        answer = client.videos().list(part="snippet", id=video_id).execute(num_retries=3)
+    except HttpError as err:
+        quota = _quota_error(err, quota_wait_seconds)
+        if quota:
+            raise quota from err
+        raise
+    items = answer.get("items", [])
+    if not items:
+        raise LookupError(f"YouTube video {video_id} not found")
+    current = items[0].get("snippet") or {}
+    if all(current.get(name) == value for name, value in fields.items()):
+        log.info("YouTube video %s already shows %s; not updated", video_id, ", ".join(fields))
+        return None
+    snippet = {k: v for k, v in current.items() if k in SNIPPET_FIELDS}
+    snippet.update(fields)
+    updated = update_video(client, video_id, snippet=snippet, quota_wait_seconds=quota_wait_seconds)
+    log.info("updated %s of YouTube video %s", ", ".join(fields), video_id)
+    return updated.get("snippet", snippet)
