@@ -194,7 +194,8 @@ def plan_from_packets(packets: list[PacketInfo], spec: RenderSpec, info: Streams
     clean = _clean_keyframes(packets)
     inside = tuple(pts for pts in clean if cut[0] <= pts <= cut[-1])
     fade_in_end = cut[min(fade_frames, len(cut) - 1)]
-    fade_out_start = cut[max(len(cut) - fade_frames, 0)]
+    # no fade-out (fade_seconds 0): nothing to re-encode at the end but the last GOP, not cut[len(cut)]
+    fade_out_start = cut[max(len(cut) - fade_frames, 0)] if fade_frames > 0 else cut[-1]
     middle = next((pts for pts in inside if pts >= fade_in_end), None)
     tail = next((pts for pts in reversed(inside) if pts <= fade_out_start), None)
     if middle is None or tail is None or middle >= tail:
