@@ -30,13 +30,21 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
    others are still emailed and the run still publishes; a retry sends only to addresses not yet sent.
 5. **record_link** — `LINK` (first destination), `YOUTUBE_LINK`/`FACEBOOK_LINK` where those columns
    exist, and `STATUS=published` in the talk sheet (raw values).
-6. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
+6. **transcription_plan** → **transcribe** (pool `transcribe`) → **record_captions** — only when the
+   conference has `transcription` (else they skip at once). Beside publishing, after the library copy, so
+   it never delays the video: `transcribe` runs the engine (`local` on the worker; `aws` defers while
+   Amazon Transcribe works), `record_captions` (all_done, after `publish_video`) stores
+   `<library_prefix><uuid>.vtt`, adds YouTube captions + keyword tags (`videos.update`, whole snippet) and
+   Facebook captions, fills `CAPTIONS`/`KEYWORDS` where those columns exist, records `captions` in the
+   ledger. It never fails the run: a failure is recorded (`captions.state=failed`) and alerted, and
+   `talkbot_reconcile` retries it.
+7. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
    the ledger (the run still ends failed).
 
 Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
 `smtp_default`, `youtube_default` (generic: login = OAuth client id, password = client secret, extra
 `refresh_token`, `token_uri`), `facebook_default` for a `facebook` destination (generic: login = Page id,
-password = long-lived Page token, extra `graph_version`); pool `render` with one slot per render-worker core.
+password = long-lived Page token, extra `graph_version`); pool `render` with one slot per render-worker core; pool `transcribe` (transcriptions at once).
 
 `talkbot_config` (validated at task start; errors name the field):
 
@@ -62,7 +70,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.common.alerts import notify_failure
-from include.video_publishing import publish
+from include.video_publishing import captions, publish
 from include.video_publishing.operators import PublishVideoOperator
 
 
@@ -135,6 +143,19 @@ def talkbot_publish_video():
     def record_link(job: dict) -> None:
         publish.record_link(job)
 
+    @task
+    def transcription_plan(job: dict) -> dict:
+        return captions.transcription_plan(job)
+
+    # a leaf that never fails (failures are recorded and alerted): captions never decide the run's state
+    @task(trigger_rule="all_done")
+    def record_captions() -> dict:
+        # pulled, not arguments: an all_done task must run even when an upstream left no XCom
+        ti = get_current_context()["ti"]
+        return captions.record_captions(
+            ti.xcom_pull(task_ids="join_chunks"), ti.xcom_pull(task_ids="transcribe")
+        )
+
     @task(trigger_rule="one_failed")
     def record_failure() -> None:
         publish.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
@@ -153,7 +174,18 @@ def talkbot_publish_video():
         map_index_template="{{ task.destination }}",
     ).expand(destination=destinations)
     notified = notify_speakers(rendered, published.output)
-    record_link(notified)
+    linked = record_link(notified)
+    # captions beside publishing: after the library copy, in pool `transcribe`, never in front of publish
+    transcribed = captions.TranscribeTalkOperator(
+        task_id="transcribe",
+        plan=transcription_plan(rendered),
+        job=rendered,
+        pool="transcribe",
+        execution_timeout=timedelta(hours=3),
+    )
+    captioned = record_captions()
+    for step in (transcribed, published, linked):
+        step >> captioned
     # a sibling of record_link, not its successor: record_link stays a leaf, so a failure anywhere still
     # ends the run failed (record_link is then upstream_failed) while record_failure writes it down
     failure = record_failure()
