@@ -226,7 +226,7 @@ def _fail(ledger: Ledger, job: dict[str, Any], error: str) -> dict[str, Any]:
     log.error("talk %s: captions failed: %s", job["uuid"], error)
     send_alert(
         f"Talkbot: captions failed for {job['uuid']}",
-        f"talk {job['uuid']} ({job.get('title', '')!r}) is published (or publishing) without captions: "
+        f"captions failed for talk {job['uuid']} ({job.get('title', '')!r}), published without them: "
         f"{error}. talkbot_reconcile retries captions.",
     )
     return entry

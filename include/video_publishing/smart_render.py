@@ -537,6 +537,8 @@ def render_smart(
                 plan.duration,
             ),
         ]  # fmt: skip
+        # no fade-in on a keyframe (fade_seconds 0): the head has no frame, nothing to encode or join
+        steps = [step for step in steps if step[0] == "audio" or step[2] > 0]
 
         # head, tail and audio are independent: run together, the single-threaded AAC encoder and
         # the x264 pieces share the cores instead of waiting for each other
@@ -554,6 +556,7 @@ def render_smart(
             Piece(source, plan.middle_frames, first_pts=plan.middle_pts, stop_pts=plan.tail_pts),
             Piece(tail, plan.tail_frames),
         ]
+        pieces = [piece for piece in pieces if piece.frames > 0]
         if sting:
             pieces.insert(0, Piece(sting[0], sting[1]))
         began = time.monotonic()
