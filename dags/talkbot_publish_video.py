@@ -30,21 +30,13 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
    others are still emailed and the run still publishes; a retry sends only to addresses not yet sent.
 5. **record_link** — `LINK` (first destination), `YOUTUBE_LINK`/`FACEBOOK_LINK` where those columns
    exist, and `STATUS=published` in the talk sheet (raw values).
-6. **transcription_plan** → **transcribe** (pool `transcribe`) → **record_captions** — only when the
-   conference has `transcription` (else they skip at once). Beside publishing, after the library copy, so
-   it never delays the video: `transcribe` runs the engine (`local` on the worker; `aws` defers while
-   Amazon Transcribe works), `record_captions` (all_done, after `publish_video`) stores
-   `<library_prefix><uuid>.vtt`, adds YouTube captions + keyword tags (`videos.update`, whole snippet) and
-   Facebook captions, fills `CAPTIONS`/`KEYWORDS` where those columns exist, records `captions` in the
-   ledger. It never fails the run: a failure is recorded (`captions.state=failed`) and alerted, and
-   `talkbot_reconcile` retries it.
-7. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
+6. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
    the ledger (the run still ends failed).
 
 Needs: Variable `talkbot_config`; connections `aws_default`, `google_cloud_default` (Google Sheets),
 `smtp_default`, `youtube_default` (generic: login = OAuth client id, password = client secret, extra
 `refresh_token`, `token_uri`), `facebook_default` for a `facebook` destination (generic: login = Page id,
-password = long-lived Page token, extra `graph_version`); pool `render` with one slot per render-worker core; pool `transcribe` (transcriptions at once).
+password = long-lived Page token, extra `graph_version`); pool `render` with one slot per render-worker core.
 
 `talkbot_config` (validated at task start; errors name the field):
 
@@ -174,7 +166,7 @@ def talkbot_publish_video():
         map_index_template="{{ task.destination }}",
     ).expand(destination=destinations)
     notified = notify_speakers(rendered, published.output)
-    linked = record_link(notified)
+    record_link(notified)
     # captions beside publishing: after the library copy, in pool `transcribe`, never in front of publish
     transcribed = captions.TranscribeTalkOperator(
         task_id="transcribe",
@@ -183,8 +175,9 @@ def talkbot_publish_video():
         pool="transcribe",
         execution_timeout=timedelta(hours=3),
     )
+    # after publish_video (all_done), not after record_link: record_link must stay a leaf (see below)
     captioned = record_captions()
-    for step in (transcribed, published, linked):
+    for step in (transcribed, published):
         step >> captioned
     # a sibling of record_link, not its successor: record_link stays a leaf, so a failure anywhere still
     # ends the run failed (record_link is then upstream_failed) while record_failure writes it down

@@ -241,3 +241,20 @@ def test_record_captions_skips_when_transcription_is_off(world, monkeypatch):
         captions.transcription_plan(JOB)
     assert world["puts"] == []
     assert world["sent"] == []
+
+
+def test_captions_branch_never_decides_the_run_state(dagbag):
+    """Leaves decide a run's state: record_link must stay a leaf (a publish failure fails the run) and
+    the captions branch must hang beside publishing, never in front of it."""
+    dag = dagbag.get_dag("talkbot_publish_video")
+    leaves = {t.task_id for t in dag.leaves}
+    assert {"record_link", "record_captions", "record_failure"} == leaves
+    transcribe = dag.get_task("transcribe")
+    assert transcribe.pool == "transcribe"
+    assert transcribe.upstream_task_ids == {"transcription_plan", "join_chunks"}
+    assert not transcribe.get_flat_relative_ids(upstream=False) & {"publish_video", "notify_speakers"}
+    record = dag.get_task("record_captions")
+    assert record.trigger_rule == "all_done"
+    assert record.upstream_task_ids == {"transcribe", "publish_video"}
+    reconcile = dagbag.get_dag("talkbot_reconcile")
+    assert reconcile.get_task("retry_captions").pool == "transcribe"
