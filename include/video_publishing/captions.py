@@ -99,7 +99,7 @@ class _noting_failure:
         return None
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
-        from airflow.exceptions import TaskDeferred
+        from airflow.sdk.exceptions import TaskDeferred
 
         if err is not None and not isinstance(err, TaskDeferred):
             _set_captions(_ledger(self.job), self.job, state="failed", error=f"{self.step}: {err}")
@@ -286,7 +286,7 @@ def _needing_captions(ledger: Ledger, conference: Conference) -> list[dict[str, 
     jobs = []
     for uuid in uuids:
         record = _published_record(ledger, uuid)
-        if not record or record.get("conference") not in (None, conference.slug):
+        if not record or record.get("conference") != conference.slug:  # one ledger, many conferences
             continue
         if (record.get("captions") or {}).get("state") == "done":
             continue

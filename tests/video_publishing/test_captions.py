@@ -258,3 +258,38 @@ def test_captions_branch_never_decides_the_run_state(dagbag):
     assert record.upstream_task_ids == {"transcribe", "publish_video"}
     reconcile = dagbag.get_dag("talkbot_reconcile")
     assert reconcile.get_task("retry_captions").pool == "transcribe"
+
+
+def test_transcribe_operator_records_a_failure_but_not_a_deferral(world, monkeypatch):
+    """The engine's error is written to the ledger before Airflow retries; a deferral (Amazon Transcribe
+    still working) is not a failure."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from include.video_publishing.transcription.operator import TranscribeOperator
+
+    plan = {
+        "settings": {"engine": "local"},
+        "bucket": "lib",
+        "key": "k",
+        "language": "de-DE",
+        "job_name": "j",
+    }
+    operator = captions.TranscribeTalkOperator(task_id="transcribe", plan=plan, job=JOB)
+
+    def defer(self, context):
+        raise TaskDeferred(trigger=None, method_name="execute_complete")
+
+    monkeypatch.setattr(TranscribeOperator, "execute", defer)
+    with pytest.raises(TaskDeferred):
+        operator.execute({})
+    assert "captions" not in world["ledger"].record
+    assert (operator.language, operator.key) == ("de-DE", "k")
+
+    def broken(self, context):
+        raise RuntimeError("no German model")
+
+    monkeypatch.setattr(TranscribeOperator, "execute", broken)
+    with pytest.raises(RuntimeError):
+        operator.execute({})
+    assert world["ledger"].record["captions"]["state"] == "failed"
+    assert world["ledger"].record["captions"]["error"] == "transcribe: no German model"
