@@ -80,7 +80,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.common.alerts import notify_failure
-from include.video_publishing import publish
+from include.video_publishing import captions, publish
 from include.video_publishing.operators import PublishVideoOperator
 
 
@@ -155,6 +155,19 @@ def talkbot_publish_video():
     def record_link(job: dict) -> None:
         publish.record_link(job)
 
+    @task
+    def transcription_plan(job: dict) -> dict:
+        return captions.transcription_plan(job)
+
+    # a leaf that never fails (failures are recorded and alerted): captions never decide the run's state
+    @task(trigger_rule="all_done")
+    def record_captions() -> dict:
+        # pulled, not arguments: an all_done task must run even when an upstream left no XCom
+        ti = get_current_context()["ti"]
+        return captions.record_captions(
+            ti.xcom_pull(task_ids="join_chunks"), ti.xcom_pull(task_ids="transcribe")
+        )
+
     @task(trigger_rule="one_failed")
     def record_failure() -> None:
         publish.record_failure(get_current_context()["ti"].xcom_pull(task_ids="inspect_upload"))
@@ -174,6 +187,18 @@ def talkbot_publish_video():
     ).expand(destination=destinations)
     notified = notify_speakers(rendered, published.output)
     record_link(notified)
+    # captions beside publishing: after the library copy, in pool `transcribe`, never in front of publish
+    transcribed = captions.TranscribeTalkOperator(
+        task_id="transcribe",
+        plan=transcription_plan(rendered),
+        job=rendered,
+        pool="transcribe",
+        execution_timeout=timedelta(hours=3),
+    )
+    # after publish_video (all_done), not after record_link: record_link must stay a leaf (see below)
+    captioned = record_captions()
+    for step in (transcribed, published):
+        step >> captioned
     # a sibling of record_link, not its successor: record_link stays a leaf, so a failure anywhere still
     # ends the run failed (record_link is then upstream_failed) while record_failure writes it down
     failure = record_failure()

@@ -85,5 +85,14 @@ def talkbot_reconcile():
 
     sync_talk_sheets()
 
+    @task(pool="transcribe", execution_timeout=timedelta(hours=3))
+    def retry_captions() -> list[dict]:
+        """Captions that failed or are missing on published talks (conferences with transcription)."""
+        from include.video_publishing import captions
+
+        return captions.retry_captions()
+
+    retry_captions()
+
 
 talkbot_reconcile()

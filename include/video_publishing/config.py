@@ -16,6 +16,7 @@ The Variable is JSON::
                    "facebook": {"rate_limit_wait_seconds": null},
                    "sting": "s3://bucket/sting.mp4", "watermark": "s3://bucket/logo.png",
                    "fade_seconds": 3, "chunk_minutes": 10,
+                   "transcription": {"engine": "local", "language": "en-US"},   # off when absent
                    "email": {"from": "talks@example.org", "subject": "Your talk \\"{title}\\" is online",
                              "update_subject": "Updated recording of your talk \\"{title}\\""}}}}
 
@@ -31,6 +32,11 @@ every conference (they name speakers' addresses and YouTube upload sessions, so 
 published). Records still in a library bucket's old ``_talkbot/`` area are read from there until the
 next write moves them. Without ``ledger`` the old location stays in use, with a warning.
 
+``transcription`` (off when absent or ``"enabled": false``): ``engine`` ``local`` (pocketsphinx on the worker;
+option ``model_dir``) or ``aws`` (Amazon Transcribe; options ``output_bucket``, ``output_prefix``,
+``poll_seconds``, ``timeout_hours``, ``aws_conn_id``), ``language`` a BCP 47 code (default ``en-US``;
+``auto`` lets Amazon Transcribe identify it). Captions and keyword tags follow publishing, never delay it.
+
 A sheet location is a Google Sheets URL or id, or ``s3://bucket/key.csv`` (see ``include.common.sheets``);
 ``talk_sheet_tab`` / ``speaker_sheet_tab`` name a Google tab when it is not the first one.
 
@@ -41,6 +47,7 @@ It is validated at task start (never at parse time) and every error names the ba
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +57,17 @@ VARIABLE_NAME = "talkbot_config"
 PUBLISHERS = ("youtube", "facebook", "library")
 PRIVACY_STATUSES = ("public", "unlisted", "private")
 ON_REPLACE = ("private", "keep", "delete")
+TRANSCRIPTION_ENGINES = ("local", "aws")
+TRANSCRIPTION_OPTIONS = {
+    "local": {"model_dir": str},
+    "aws": {
+        "output_bucket": str,
+        "output_prefix": str,
+        "poll_seconds": (int, float),
+        "timeout_hours": (int, float),
+        "aws_conn_id": str,
+    },
+}
 
 
 class ConfigError(ValueError):
@@ -74,6 +92,23 @@ class FacebookSettings:
     """How a conference's talks go to its Facebook Page (the Page itself is ``facebook_default``)."""
 
     rate_limit_wait_seconds: int | None = None  # None: Facebook's estimate, else one hour
+
+
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    """How a conference's talks are transcribed into captions and keyword tags (``engine`` None = off)."""
+
+    engine: str | None = None
+    language: str = "en-US"
+    options: dict[str, Any] = field(default_factory=dict)  # engine options (model_dir, output_bucket…)
+
+    @property
+    def enabled(self) -> bool:
+        return self.engine is not None
+
+    def engine_settings(self) -> dict[str, Any]:
+        """What ``transcription.engines.engine_from_settings`` takes."""
+        return {"engine": self.engine, "language": self.language, **self.options}
 
 
 @dataclass(frozen=True)
@@ -107,6 +142,7 @@ class Conference:
     fade_seconds: float = 3.0
     chunk_minutes: float = 10.0  # full re-encodes longer than this are split across render tasks
     email: EmailSettings = field(default_factory=EmailSettings)
+    transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
 
     @property
     def publisher(self) -> str:
@@ -120,6 +156,14 @@ class Conference:
     def library_url(self, uuid: str) -> str:
         """Public-style URL of the rendered talk (the link when the publisher is ``library``)."""
         return f"https://{self.library_bucket}.s3.amazonaws.com/{self.library_key(uuid)}"
+
+    def captions_key(self, uuid: str) -> str:
+        """Key of the talk's WebVTT captions, beside the video in the library bucket."""
+        return f"{self.library_prefix}{uuid}.vtt"
+
+    def captions_url(self, uuid: str) -> str:
+        """URL of the captions, built like ``library_url`` (the CAPTIONS column's link)."""
+        return f"https://{self.library_bucket}.s3.amazonaws.com/{self.captions_key(uuid)}"
 
 
 @dataclass(frozen=True)
@@ -254,7 +298,38 @@ def _conference(slug: str, body: Any, path: str) -> Conference:
         email=EmailSettings(
             sender=em.text("from", required=False), subject=subject, update_subject=update_subject
         ),
+        transcription=_transcription(f.get("transcription", dict), f"{path}.transcription"),
     )
+
+
+def _transcription(body: dict[str, Any] | None, path: str) -> TranscriptionSettings:
+    """``transcription``: absent, ``{}`` or ``"enabled": false`` = off; else a known engine, a language and
+    only that engine's options, each of the right type (errors name the field)."""
+    if not body or body.get("enabled", True) is False:
+        return TranscriptionSettings()
+    t = _Fields(body, path)
+    engine = t.get("engine", str, required=True)
+    if engine not in TRANSCRIPTION_ENGINES:
+        options = ", ".join(repr(a) for a in TRANSCRIPTION_ENGINES)
+        raise ConfigError(f"{path}.engine: must be one of {options}, got {engine!r}")
+    language = t.text("language", required=False) or "en-US"
+    if language != "auto" and not re.fullmatch(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*", language):
+        raise ConfigError(
+            f"{path}.language: must be a language code such as 'en-US' (or 'auto'), got {language!r}"
+        )
+    allowed = TRANSCRIPTION_OPTIONS[engine]
+    options: dict[str, Any] = {}
+    for name in sorted(set(body) - {"engine", "language", "enabled"}):
+        if name not in allowed:
+            raise ConfigError(
+                f"{path}.{name}: not an option of the {engine!r} engine (options: {', '.join(sorted(allowed))})"
+            )
+        value = t.get(name, allowed[name])
+        if isinstance(value, (int, float)) and value <= 0:
+            raise ConfigError(f"{path}.{name}: must be > 0, got {value}")
+        if value is not None:
+            options[name] = value
+    return TranscriptionSettings(engine=engine, language=language, options=options)
 
 
 def _publishers(value: Any, path: str) -> tuple[str, ...]:

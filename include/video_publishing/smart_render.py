@@ -194,7 +194,8 @@ def plan_from_packets(packets: list[PacketInfo], spec: RenderSpec, info: Streams
     clean = _clean_keyframes(packets)
     inside = tuple(pts for pts in clean if cut[0] <= pts <= cut[-1])
     fade_in_end = cut[min(fade_frames, len(cut) - 1)]
-    fade_out_start = cut[max(len(cut) - fade_frames, 0)]
+    # no fade-out (fade_seconds 0): nothing to re-encode at the end but the last GOP, not cut[len(cut)]
+    fade_out_start = cut[max(len(cut) - fade_frames, 0)] if fade_frames > 0 else cut[-1]
     middle = next((pts for pts in inside if pts >= fade_in_end), None)
     tail = next((pts for pts in reversed(inside) if pts <= fade_out_start), None)
     if middle is None or tail is None or middle >= tail:
@@ -536,6 +537,8 @@ def render_smart(
                 plan.duration,
             ),
         ]  # fmt: skip
+        # no fade-in on a keyframe (fade_seconds 0): the head has no frame, nothing to encode or join
+        steps = [step for step in steps if step[0] == "audio" or step[2] > 0]
 
         # head, tail and audio are independent: run together, the single-threaded AAC encoder and
         # the x264 pieces share the cores instead of waiting for each other
@@ -553,6 +556,7 @@ def render_smart(
             Piece(source, plan.middle_frames, first_pts=plan.middle_pts, stop_pts=plan.tail_pts),
             Piece(tail, plan.tail_frames),
         ]
+        pieces = [piece for piece in pieces if piece.frames > 0]
         if sting:
             pieces.insert(0, Piece(sting[0], sting[1]))
         began = time.monotonic()

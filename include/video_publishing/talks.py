@@ -148,3 +148,26 @@ def _require(rows: list[list[str]], names: tuple[str, ...], location: SheetLocat
 
 def _normal(name: str) -> str:
     return " ".join(name.split()).casefold()
+
+
+def write_columns(conference: Conference, uuid: str, values: dict[str, str]) -> list[str]:
+    """Write optional columns (``CAPTIONS``, ``KEYWORDS``) on the talk's row, only those the sheet has.
+
+    For columns people add when they want them: a sheet without them is not read-modified at all. Returns
+    the columns written. Idempotent (the same values again on a retry).
+    """
+    location = talk_location(conference)
+    rows = read_rows(location)
+    columns = _require(rows, ("UUID",), location)
+    wanted = [(name.upper(), value) for name, value in values.items() if name.upper() in columns]
+    if not wanted:
+        return []
+    numbers = [
+        n for n, row in enumerate(rows[1:], start=2) if row[columns["UUID"]].strip().lower() == uuid.lower()
+    ]
+    if len(numbers) != 1:
+        log.warning("talk %s: %d rows in %s, %s not written", uuid, len(numbers), location, values.keys())
+        return []
+    update_cells(location, [(numbers[0], column, value) for column, value in wanted])
+    log.info("talk %s: %s in %s", uuid, ", ".join(c for c, _ in wanted), location)
+    return [column for column, _ in wanted]

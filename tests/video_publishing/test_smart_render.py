@@ -114,6 +114,26 @@ def test_plan_reencodes_only_the_gops_of_the_fades(media):
     assert "re-encode 275 of 650 frames" in plan.reason
 
 
+def test_plan_without_fades_does_not_crash(media):
+    """fade_seconds 0 used to index one past the cut (cut[len(cut) - 0]) and crash the plan."""
+    plan = plan_render(media["talk"], RenderSpec(start=5.0, end=30.0, fade_seconds=0))
+    assert plan.path == SMART, plan.reason
+    assert plan.frames == 25 * FPS
+    assert plan.head_frames + plan.middle_frames + plan.tail_frames == 25 * FPS
+    assert plan.head_frames == 0  # 5 s is a keyframe and there is no fade-in to re-encode
+
+
+def test_smart_render_without_fades_starting_on_a_keyframe(media):
+    """fade_seconds 0 with the cut on a keyframe: the head has no frame and is left out of the join
+    (an empty head piece crashed join_pieces); every frame still shows the right number."""
+    spec = RenderSpec(start=5.0, end=30.0, fade_seconds=0)
+    plan = plan_render(media["talk"], spec)
+    output = render_smart(media["talk"], media["out"] / "nofade.mp4", spec, plan).output
+    frames = frame_numbers(output)
+    assert len(frames) == 25 * FPS
+    assert [n for _, n in frames] == list(range(5 * FPS, 30 * FPS))  # no fade: every frame readable
+
+
 @pytest.mark.parametrize(
     ("kind", "spec", "reason"),
     [
