@@ -34,7 +34,14 @@ version, or by hand with the Params below. Tasks, each idempotent under clear-an
 5. **record_link** — `LINK` (first destination), `YOUTUBE_LINK`/`FACEBOOK_LINK` where those columns
    exist, and `STATUS=published` in the talk sheet (raw values); the talk record's `published` becomes
    this version (the one it replaced moves to `previous`).
-6. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
+6. **transcription_plan → transcribe → record_captions** — beside publishing, after the library copy, only
+   for conferences with a `transcription` block (otherwise skipped at once). `transcribe` (pool
+   `transcribe`): `local` = pocketsphinx on the worker, `aws` = an Amazon Transcribe job waited for by
+   deferral. `record_captions` (after every `publish_video`, trigger rule `all_done`): WebVTT at
+   `<library_prefix><uuid>.vtt`, YouTube captions + keyword tags (whole snippet), Facebook captions,
+   `CAPTIONS`/`KEYWORDS` cells where those columns exist, ledger `captions`. A failure is recorded and
+   alerted and never fails the publication; `talkbot_reconcile`'s `retry_captions` tries again.
+7. **record_failure** — only when a task before `record_link` finally failed: `STATUS=failed`, reason in
    the ledger (the run still ends failed). Never over `published`: a failed recut of a published talk
    leaves the version record `failed` and the sheet `published` with the old LINK.
 

@@ -27,6 +27,11 @@ sheet and, for each talk:
 A talk that fails is logged and the others continue; the task then fails naming the failed talks, which
 raises the DAG's alert. Progress is in the task log (talk n of N).
 
+## Captions that failed — `retry_captions`
+
+For conferences with `transcription`, published talks whose captions failed, are partial or missing are
+transcribed again (pool `transcribe`; up to 20 per run) and their captions and keyword tags applied.
+
 Needs: Variable `talkbot_config`, connections `aws_default`, the sheets' (`google_cloud_default` for Google
 Sheets), and for published talks `youtube_default` / `facebook_default`.
 """
