@@ -116,6 +116,11 @@ from include.video_publishing.operators import PublishVideoOperator
             "", type="string", description="ETag of the version to publish (blank: the current one)."
         ),
         "version_id": Param("", type="string", description="S3 version id (blank: the current version)."),
+        "sequencer": Param(
+            "",
+            type="string",
+            description="S3 event sequencer (set by the listener; orders versions uploaded in the same second).",
+        ),
     },
     tags=["talkbot", "video", "youtube", "email", "google-sheets"],
 )
@@ -123,7 +128,7 @@ def talkbot_publish_video():
     @task
     def inspect_upload(params: dict | None = None) -> dict:
         return publish.inspect_upload(
-            params["bucket"], params["key"], params["etag"], params["version_id"], params.get("sequencer")
+            params["bucket"], params["key"], params["etag"], params["version_id"], params["sequencer"]
         )
 
     @task(pool="render", execution_timeout=timedelta(hours=3))

@@ -301,7 +301,9 @@ def _plan_upload(upload: S3Upload, config: TalkbotConfig, plan: MessagePlan) -> 
         return
     if run_id not in plan.run_ids:
         plan.triggers.append(
-            trigger_kwargs(upload.bucket, upload.key, upload.etag, upload.version_id, run_id)
+            trigger_kwargs(
+                upload.bucket, upload.key, upload.etag, upload.version_id, run_id, sequencer=upload.sequencer
+            )
         )
 
 
@@ -310,9 +312,14 @@ def _name(plan: MessagePlan, conference: Conference) -> None:
         plan.conferences.append(conference.slug)
 
 
-def trigger_kwargs(bucket: str, key: str, etag: str, version_id: str | None, run_id: str) -> dict[str, Any]:
-    """Keyword arguments of one mapped TriggerDagRunOperator instance."""
-    return {
-        "trigger_run_id": run_id,
-        "conf": {"bucket": bucket, "key": key, "etag": normalise_etag(etag), "version_id": version_id or ""},
-    }
+def trigger_kwargs(
+    bucket: str, key: str, etag: str, version_id: str | None, run_id: str, *, sequencer: str | None = None
+) -> dict[str, Any]:
+    """Keyword arguments of one mapped TriggerDagRunOperator instance.
+
+    ``sequencer`` (S3's event sequencer, when the event had one) orders two versions of a talk uploaded
+    within the same second of ``LastModified``; it is passed on only when known."""
+    conf = {"bucket": bucket, "key": key, "etag": normalise_etag(etag), "version_id": version_id or ""}
+    if sequencer:
+        conf["sequencer"] = sequencer
+    return {"trigger_run_id": run_id, "conf": conf}

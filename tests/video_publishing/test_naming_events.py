@@ -174,7 +174,13 @@ def test_plan_triggers_conforming_uploads_and_records_the_rest():
     assert first["trigger_run_id"] == publish_run_id(
         "0b6c3e1a-7d7e-4b8a-9d2f-1c2b3a4d5e6f", "ws26-raw", keys[0], "aaa111"
     )
-    assert first["conf"] == {"bucket": "ws26-raw", "key": keys[0], "etag": "aaa111", "version_id": ""}
+    assert first["conf"] == {
+        "bucket": "ws26-raw",
+        "key": keys[0],
+        "etag": "aaa111",
+        "version_id": "",
+        "sequencer": "0062E99A88DC407460",
+    }
     reasons = " | ".join(i["reason"] for i in intake.ignored)
     assert "s3:TestEvent" in reasons
     assert "malformed JSON" in reasons
@@ -381,3 +387,17 @@ def test_eventbridge_null_version_is_no_version():
     event["detail"]["object"]["version-id"] = "null"  # what an unversioned bucket's event carries
     [upload], _ = parse_body(json.dumps(event))
     assert upload.version_id is None
+
+
+def test_event_sequencer_travels_to_the_publish_run():
+    """Two versions uploaded within one second of LastModified are ordered by S3's sequencer: the listener
+    passes it to the publish run (Param ``sequencer``) when the event has one."""
+    record = json.loads(body("seed_example.json"))
+    record["Records"][0]["s3"]["object"]["sequencer"] = "0062E99A88DC407460"
+    record["Records"][0]["s3"]["bucket"]["name"] = "ws26-raw"
+    record["Records"][0]["s3"]["object"]["key"] = (
+        "talks/room9_44444444-2222-3333-4444-555555555555_000000_000030.mp4"
+    )
+    intake = plan_intake([{"MessageId": "m", "ReceiptHandle": "r", "Body": json.dumps(record)}], CONFIG)
+    [trigger] = intake.triggers
+    assert trigger["conf"]["sequencer"] == "0062E99A88DC407460"
