@@ -14,6 +14,11 @@ the scheduler enforces the timeout. What this subclass adds:
 * the answer is recorded in ``<run>/approval.json`` for the report (``approved``,
   ``rejected`` or ``timed out``). Reject and timeout fail the task (``fail_on_reject``, no
   defaults), and with ``retries=0`` a person is asked once per run.
+
+Airflow 3.3.2 race (README, "Dataset sync: guards, approval, backfills"): an answer within one
+scheduler loop of the pause can get the task marked failed ("state changed externally"), because
+the paused and the resumed process share one executor key. Nothing held is touched; the report
+says no answer was recorded; clearing the task asks again.
 """
 
 from __future__ import annotations

@@ -744,7 +744,8 @@ def _held_outcome(
         return held, ""
     names = ", ".join(h["episode"] or h["season"] for h in holds)
     why = {
-        "not asked": "the approval was not reached",
+        "not asked": "no answer was recorded: the approval was not reached or its task failed; "
+        "clear approve_held_changes to be asked again",
         "approved": "approved, but the held changes were not applied",
     }.get(outcome, outcome)
     return held, f"held episode(s)/season(s) {names} were left untouched ({why}); see held in report.json"

@@ -191,3 +191,19 @@ def test_a_timeout_enforced_by_the_scheduler_is_recorded_as_timed_out(monkeypatc
         task.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {})
     assert recorded == ["timed out"]
     assert task.retries == 0
+
+
+def test_held_changes_without_a_recorded_answer_say_how_to_ask_again():
+    from include.dataset_sync.steps import _held_outcome
+
+    plan = {"held": [{"episode": "S01E03", "season": "S01", "deletes": 10}], "dry_run": False, "config": {}}
+
+    held, problem = _held_outcome(plan, None, None)
+    assert [h["outcome"] for h in held] == ["not asked"]
+    assert "S01E03" in problem
+    assert "no answer was recorded" in problem
+    assert "clear approve_held_changes" in problem
+
+    held, problem = _held_outcome(plan, {"decision": "approved"}, {"deletes": 10})
+    assert [h["outcome"] for h in held] == ["approved"]
+    assert problem == ""
