@@ -49,9 +49,10 @@ def airflow_environment(stack: LocalStack, home: Path, port: int) -> dict[str, s
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(cores * 2),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            # Wait up to 30 s (not sqlite3's 5 s) for another process's write lock.
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devstack.sqlite_connect.CONNECT_ARGS",
+            # timeout=30: every process (and a CLI command run beside them) waits up to 30 s, not
+            # sqlite3's 5 s, for another one's write lock; Airflow derives the async (aiosqlite) URL
+            # from this one, so both engines get it.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
