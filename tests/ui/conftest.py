@@ -35,7 +35,7 @@ OTHER_DAG = "talkbot_reconcile"
 
 @pytest.fixture(scope="package")
 def ui_data(stack, tmp_path_factory):
-    """One conference with six talks (four with ledger records) and two dataset sync runs."""
+    """One conference with six talks (four with ledger records) and three dataset sync runs."""
     workdir = tmp_path_factory.mktemp("ui")
     slug = f"ui{os.getpid()}"
     talks = seed.seed_talks(stack, workdir, slug)
@@ -46,6 +46,7 @@ def ui_data(stack, tmp_path_factory):
             {"S01E01": {"unchanged": 0, "copied": 180}, "S01E02": {"unchanged": 0, "copied": 120}},
             held=[],
         ),
+        unanswered_run(),
         seed.sync_report(
             "manual__2026-11-23T09:00:00+00:00",
             {
@@ -58,6 +59,22 @@ def ui_data(stack, tmp_path_factory):
     ]  # fmt: skip
     seed.seed_dataset(stack, bucket, runs, {"S01E01": 180, "S01E02": 120})
     return {"talks": talks, "bucket": bucket, "runs": [r["run_id"] for r in runs], "frames": 300}
+
+
+def unanswered_run() -> dict:
+    """A run whose approval task ended without a recorded answer (Airflow's pause/resume race, see
+    README): its held entries and problem come from ``write_report``'s own ``_held_outcome``."""
+    from include.dataset_sync.steps import _held_outcome
+
+    report = seed.sync_report(
+        "manual__2026-11-22T12:00:00+00:00",
+        {"S01E01": {"unchanged": 180}, "S01E02": {"unchanged": 120}},
+        held=[],
+    )
+    hold = {"episode": "S01E02", "season": "S01", "reason": "its sheet has no valid target row", "deletes": 120, "existing": 120}  # fmt: skip
+    held, problem = _held_outcome({"held": [hold], "dry_run": False, "config": {}}, None, None)
+    report.update(held=held, problems=[problem], approval=None)
+    return report
 
 
 @pytest.fixture(scope="package")
@@ -75,7 +92,10 @@ def api_server(stack, airflow_db, ui_data, tmp_path_factory):
                 talks.run_ids[uuid],
                 {"bucket": talks.raw_bucket, "key": talks.keys[uuid]},
             ),
-            ("tuttle_twins_dataset_sync", ui_data["runs"][-1], {"bucket": ui_data["bucket"]}),
+            *(
+                ("tuttle_twins_dataset_sync", run_id, {"bucket": ui_data["bucket"]})
+                for run_id in ui_data["runs"][1:]
+            ),
             (OTHER_DAG, "manual__media_views_test", {}),
         ]
         for dag_id, run_id, conf in wanted:

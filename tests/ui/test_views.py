@@ -199,6 +199,17 @@ def test_run_tabs_in_the_airflow_ui(page, api_server, screenshots):
     assert frame.locator("#report-link").is_visible()
     page.screenshot(path=str(screenshots / "sync-run-tab.png"), full_page=True)
 
+    unanswered = api_server["data"]["runs"][1]
+    frame = _tab_frame(page, api_server, "tuttle_twins_dataset_sync", unanswered)
+    frame.wait_for_selector("table.held")
+    held = frame.inner_text("table.held")
+    assert "S01E02" in held
+    assert "not asked" in held
+    warning = frame.inner_text("p.warning")
+    assert "no answer was recorded" in warning
+    assert "clear approve_held_changes to be asked again" in warning
+    page.screenshot(path=str(screenshots / "sync-run-no-answer.png"), full_page=True)
+
     frame = _tab_frame(page, api_server, OTHER_DAG, "manual__media_views_test")
     assert frame.inner_text("main").strip() == (
         f"The Media tab shows talkbot_publish_video and tuttle_twins_dataset_sync runs; {OTHER_DAG} has nothing to show here."
